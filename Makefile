@@ -1,0 +1,90 @@
+# uco: build, run and test.  See README.md.
+#
+#   make                the module (build/ngx_http_uco_module.so) and the
+#                       loader (build/policy-loader)
+#   make run            local demo on 127.0.0.1:8080 (foreground)
+#   make test           the whole t/ suite
+#   make NGINX_SRC=/path/to/nginx-1.x.y   build against an upstream tree
+
+SHELL     := /bin/bash
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+WARN       = -Wall -Wextra -Werror
+PG_INC    := $(shell pg_config --includedir 2>/dev/null)
+BUILD      = build
+NGINX_SRC ?= /usr/share/nginx/src
+NGX_BUILD  = $(BUILD)/nginx
+
+SNAP_SRC   = ngx_uco_module/uco_snap.c
+SNAP_HDR   = ngx_uco_module/uco_snap.h
+MOD_SRC    = $(wildcard ngx_uco_module/*.c ngx_uco_module/*.h) config
+LOADER_SRC = $(wildcard policy-loader/*.c)
+LOADER_HDR = $(wildcard policy-loader/*.h)
+
+DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
+             postgresql postgresql-contrib libtest-base-perl \
+             libfaketime faketime curl libjson-pp-perl
+
+.PHONY: all module loader test unit run deps clean style
+
+all: module loader
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	        grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+
+module: $(BUILD)/ngx_http_uco_module.so
+
+loader: $(BUILD)/policy-loader
+
+# Configure a private copy of the nginx tree with the flags the system
+# binary was built with, so that the module's ABI matches it.
+$(NGX_BUILD)/Makefile:
+	@mkdir -p $(BUILD)
+	rm -rf $(NGX_BUILD) && cp -r $(NGINX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && if [ -f conf_flags ]; then \
+	    . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --add-dynamic-module=$(CURDIR) >/dev/null; \
+	else \
+	    ./configure --with-compat --with-threads \
+	        --with-http_ssl_module --with-http_auth_request_module \
+	        --add-dynamic-module=$(CURDIR) >/dev/null; \
+	fi
+
+$(BUILD)/ngx_http_uco_module.so: $(NGX_BUILD)/Makefile $(MOD_SRC)
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules \
+	    NGX_UCO_EXTRA_CFLAGS="$(WARN)"
+	cp $(NGX_BUILD)/objs/ngx_http_uco_module.so $@
+
+$(BUILD)/policy-loader: $(LOADER_SRC) $(LOADER_HDR) $(SNAP_SRC) $(SNAP_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -Ingx_uco_module \
+	    -I$(PG_INC) -o $@ $(LOADER_SRC) $(SNAP_SRC) -lpq -lcrypto
+
+$(BUILD)/uco_snap_test: t/unit/uco_snap_test.c $(SNAP_SRC) $(SNAP_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -Ingx_uco_module \
+	    -o $@ t/unit/uco_snap_test.c $(SNAP_SRC) -lcrypto
+
+unit: $(BUILD)/uco_snap_test
+
+style:
+	@sh tools/check-style
+
+test: deps all unit style
+	prove -r t/
+
+run: deps all
+	@sh tools/run-demo
+
+clean:
+	rm -rf $(BUILD) t/tmp

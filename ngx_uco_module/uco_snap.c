@@ -1,0 +1,1076 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * The snapshot format: reader, validation, writer, identifier keys and
+ * the decision.  Every offset and index read from a file is checked
+ * before use; sums are written as subtractions so they cannot overflow.
+ */
+
+#include <string.h>
+#include <limits.h>
+#include <openssl/evp.h>
+
+#include "uco_snap.h"
+
+
+#define UCO_SNAP_IDENT_LOAD_NUM 7   /* table at most 7/10 full */
+#define UCO_SNAP_IDENT_LOAD_DEN 10
+
+enum {
+    UCO_SNAP_PHASE_HEADER = 0,
+    UCO_SNAP_PHASE_BODY,
+    UCO_SNAP_PHASE_RECORDS,
+    UCO_SNAP_PHASE_DONE
+};
+
+
+static uint64_t uco_snap_align(uint64_t n);
+static uint64_t uco_snap_hash(const uint8_t key[UCO_SNAP_KEY_LEN]);
+static const uco_snap_section_t *uco_snap_find_section(
+    const uco_snap_header_t *h, uint32_t id);
+static int uco_snap_section_sizes(const uco_snap_counts_t *c,
+    uint64_t size[UCO_SNAP_SEC_LAST + 1], uint64_t count[UCO_SNAP_SEC_LAST + 1]);
+static int uco_snap_hex(int c);
+static int uco_snap_verify_records(const uco_snap_t *s);
+static int uco_snap_in_window(const uco_snap_programme_t *pr,
+    const uco_snap_when_t *w);
+static int uco_snap_better(const uco_snap_programme_t *a, uint64_t da,
+    const uco_snap_programme_t *b, uint64_t db, int64_t amount);
+
+
+static const uint32_t  uco_snap_record_size[UCO_SNAP_SEC_LAST + 1] = {
+    0,
+    sizeof(uco_snap_card_t),
+    sizeof(uco_snap_ident_t),
+    sizeof(uco_snap_partner_t),
+    sizeof(uco_snap_programme_t),
+    sizeof(uco_snap_terminal_t)
+};
+
+static const char  *uco_snap_errors[UCO_SNAP_NERRORS] = {
+    "ok",
+    "validation not finished",
+    "file truncated",
+    "bad magic: not a uco snapshot",
+    "unsupported format version",
+    "wrong byte order",
+    "malformed header",
+    "section out of bounds or malformed",
+    "checksum mismatch",
+    "malformed record",
+    "invalid argument",
+    "duplicate identifier",
+    "identifier table full",
+    "out of memory"
+};
+
+static const char  *uco_snap_decisions[] = {
+    "eligible",
+    "not_eligible",
+    "card_blocked",
+    "card_expired",
+    "card_replaced",
+    "card_unknown"
+};
+
+static const char  *uco_snap_reasons[] = {
+    "",
+    "no_programme",
+    "card_kind",
+    "category",
+    "outside_window"
+};
+
+
+const char *
+uco_snap_strerror(int rc)
+{
+    if (rc < 0 || rc >= UCO_SNAP_NERRORS) {
+        return "unknown error";
+    }
+
+    return uco_snap_errors[rc];
+}
+
+
+const char *
+uco_snap_decision_name(uco_decision_e d)
+{
+    if ((unsigned) d > UCO_DECISION_CARD_UNKNOWN) {
+        return "unknown";
+    }
+
+    return uco_snap_decisions[d];
+}
+
+
+const char *
+uco_snap_reason_name(uco_reason_e r)
+{
+    if ((unsigned) r > UCO_REASON_OUTSIDE_WINDOW) {
+        return "";
+    }
+
+    return uco_snap_reasons[r];
+}
+
+
+static uint64_t
+uco_snap_align(uint64_t n)
+{
+    return (n + (UCO_SNAP_ALIGN - 1)) & ~(uint64_t) (UCO_SNAP_ALIGN - 1);
+}
+
+
+/* a 64-bit finaliser (splitmix64) over the two halves of the key */
+static uint64_t
+uco_snap_hash(const uint8_t key[UCO_SNAP_KEY_LEN])
+{
+    uint64_t  a, b, h;
+
+    memcpy(&a, key, 8);
+    memcpy(&b, key + 8, 8);
+
+    h = a ^ (b * 0x9e3779b97f4a7c15ULL);
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+
+    return h;
+}
+
+
+/* reader */
+
+static const uco_snap_section_t *
+uco_snap_find_section(const uco_snap_header_t *h, uint32_t id)
+{
+    uint32_t  i;
+
+    for (i = 0; i < h->section_count; i++) {
+        if (h->sections[i].id == id) {
+            return &h->sections[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+uco_snap_open(uco_snap_t *s, const void *p, size_t len)
+{
+    uint32_t                   id, i, j;
+    const uint8_t             *base;
+    const uco_snap_header_t   *h;
+    const uco_snap_section_t  *sec;
+
+    memset(s, 0, sizeof(uco_snap_t));
+
+    if (p == NULL || len < sizeof(uco_snap_header_t)) {
+        return UCO_SNAP_ETRUNCATED;
+    }
+
+    base = p;
+    h = p;
+
+    if (memcmp(h->magic, UCO_SNAP_MAGIC, 8) != 0) {
+        return UCO_SNAP_EMAGIC;
+    }
+
+    if (h->byte_order != UCO_SNAP_BYTE_ORDER) {
+        return UCO_SNAP_EBYTEORDER;
+    }
+
+    if (h->version != UCO_SNAP_VERSION) {
+        return UCO_SNAP_EVERSION;
+    }
+
+    if (h->header_size != sizeof(uco_snap_header_t)
+        || h->section_count != UCO_SNAP_SEC_LAST)
+    {
+        return UCO_SNAP_EHEADER;
+    }
+
+    if (h->file_size != len) {
+        return h->file_size > len ? UCO_SNAP_ETRUNCATED : UCO_SNAP_EHEADER;
+    }
+
+    /* every section once, in bounds, not overlapping the header */
+
+    for (i = 0; i < h->section_count; i++) {
+        sec = &h->sections[i];
+        id = sec->id;
+
+        if (id == 0 || id > UCO_SNAP_SEC_LAST
+            || sec->record_size != uco_snap_record_size[id])
+        {
+            return UCO_SNAP_ESECTION;
+        }
+
+        for (j = 0; j < i; j++) {
+            if (h->sections[j].id == id) {
+                return UCO_SNAP_ESECTION;
+            }
+        }
+
+        if (sec->offset < h->header_size
+            || sec->offset % 8 != 0
+            || sec->offset > len
+            || sec->size > len - sec->offset
+            || sec->count > UCO_SNAP_MAX_RECORDS
+            || sec->size / sec->record_size != sec->count
+            || sec->size % sec->record_size != 0)
+        {
+            return UCO_SNAP_ESECTION;
+        }
+    }
+
+    s->base = base;
+    s->len = len;
+    s->header = h;
+
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_CARDS);
+    s->cards = (const uco_snap_card_t *) (base + sec->offset);
+    s->ncards = sec->count;
+
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_IDENTS);
+    s->idents = (const uco_snap_ident_t *) (base + sec->offset);
+    s->nidents = sec->count;
+
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_PARTNERS);
+    s->partners = (const uco_snap_partner_t *) (base + sec->offset);
+    s->npartners = sec->count;
+
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_PROGRAMMES);
+    s->programmes = (const uco_snap_programme_t *) (base + sec->offset);
+    s->nprogrammes = sec->count;
+
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_TERMINALS);
+    s->terminals = (const uco_snap_terminal_t *) (base + sec->offset);
+    s->nterminals = sec->count;
+
+    /* the probe loop relies on a power-of-two table with a free slot */
+    if (s->nidents == 0 || (s->nidents & (s->nidents - 1)) != 0) {
+        memset(s, 0, sizeof(uco_snap_t));
+        return UCO_SNAP_ESECTION;
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+int
+uco_snap_verify_init(uco_snap_verify_t *v)
+{
+    memset(v, 0, sizeof(uco_snap_verify_t));
+
+    v->md = EVP_MD_CTX_new();
+    if (v->md == NULL) {
+        return UCO_SNAP_ENOMEM;
+    }
+
+    if (EVP_DigestInit_ex(v->md, EVP_sha256(), NULL) != 1) {
+        uco_snap_verify_free(v);
+        return UCO_SNAP_ENOMEM;
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+void
+uco_snap_verify_free(uco_snap_verify_t *v)
+{
+    if (v->md != NULL) {
+        EVP_MD_CTX_free(v->md);
+        v->md = NULL;
+    }
+}
+
+
+/*
+ * Hashes about budget bytes per call so that a large file can be
+ * validated between requests; returns AGAIN until the last step.
+ */
+
+int
+uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
+    size_t budget)
+{
+    size_t             n;
+    unsigned int       mdlen;
+    unsigned char      md[EVP_MAX_MD_SIZE];
+    uco_snap_header_t  h;
+
+    if (v->md == NULL || s->header == NULL) {
+        return UCO_SNAP_EINVAL;
+    }
+
+    if (budget == 0) {
+        budget = 1;
+    }
+
+    switch (v->phase) {
+
+    case UCO_SNAP_PHASE_HEADER:
+        h = *s->header;
+        memset(h.checksum, 0, sizeof(h.checksum));
+
+        if (EVP_DigestUpdate(v->md, &h, sizeof(h)) != 1) {
+            return UCO_SNAP_ENOMEM;
+        }
+
+        v->pos = sizeof(h);
+        v->phase = UCO_SNAP_PHASE_BODY;
+        /* fall through */
+
+    case UCO_SNAP_PHASE_BODY:
+        n = s->len - v->pos;
+        if (n > budget) {
+            n = budget;
+        }
+
+        if (EVP_DigestUpdate(v->md, s->base + v->pos, n) != 1) {
+            return UCO_SNAP_ENOMEM;
+        }
+
+        v->pos += n;
+        if (v->pos < s->len) {
+            return UCO_SNAP_AGAIN;
+        }
+
+        if (EVP_DigestFinal_ex(v->md, md, &mdlen) != 1 || mdlen != 32) {
+            return UCO_SNAP_ENOMEM;
+        }
+
+        if (memcmp(md, s->header->checksum, 32) != 0) {
+            return UCO_SNAP_ECHECKSUM;
+        }
+
+        v->phase = UCO_SNAP_PHASE_RECORDS;
+        return UCO_SNAP_AGAIN;
+
+    case UCO_SNAP_PHASE_RECORDS:
+        v->phase = UCO_SNAP_PHASE_DONE;
+        return uco_snap_verify_records(s);
+
+    default:
+        return UCO_SNAP_OK;
+    }
+}
+
+
+/*
+ * Record checks: enum ranges, partner ranges, sort order.  Lookups check
+ * indices again, so a file that passes here but is still odd cannot make
+ * a reader go out of bounds; these checks catch a writer's bug early.
+ */
+
+static int
+uco_snap_verify_records(const uco_snap_t *s)
+{
+    uint64_t                     i, used;
+    const uco_snap_card_t       *c;
+    const uco_snap_partner_t    *p;
+    const uco_snap_programme_t  *pr;
+
+    for (i = 0; i < s->ncards; i++) {
+        c = &s->cards[i];
+
+        if (c->status < UCO_CARD_ACTIVE || c->status > UCO_CARD_REPLACED
+            || c->kind < UCO_CARD_BANK || c->kind > UCO_CARD_NON_FINANCIAL)
+        {
+            return UCO_SNAP_ERECORD;
+        }
+    }
+
+    used = 0;
+
+    for (i = 0; i < s->nidents; i++) {
+        if (s->idents[i].card == UCO_SNAP_EMPTY) {
+            continue;
+        }
+
+        if (s->idents[i].card >= s->ncards) {
+            return UCO_SNAP_ERECORD;
+        }
+
+        used++;
+    }
+
+    if (used == s->nidents) {
+        /* no free slot: a miss would probe forever */
+        return UCO_SNAP_ERECORD;
+    }
+
+    for (i = 0; i < s->npartners; i++) {
+        p = &s->partners[i];
+
+        if (p->status < UCO_PARTNER_ACTIVE
+            || p->status > UCO_PARTNER_SUSPENDED
+            || p->programme_first > s->nprogrammes
+            || p->programme_count > s->nprogrammes - p->programme_first
+            || p->terminal_first > s->nterminals
+            || p->terminal_count > s->nterminals - p->terminal_first
+            || (i > 0 && s->partners[i - 1].id >= p->id))
+        {
+            return UCO_SNAP_ERECORD;
+        }
+    }
+
+    for (i = 0; i < s->nprogrammes; i++) {
+        pr = &s->programmes[i];
+
+        if (pr->type < UCO_DISCOUNT_PERCENT || pr->type > UCO_DISCOUNT_FIXED
+            || (pr->type == UCO_DISCOUNT_PERCENT
+                && (pr->value == 0 || pr->value > 10000))
+            || pr->card_kind > UCO_CARD_NON_FINANCIAL
+            || pr->weekdays > 0x7f
+            || pr->hour_from > 23 || pr->hour_to > 24
+            || pr->hour_from == pr->hour_to)
+        {
+            return UCO_SNAP_ERECORD;
+        }
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+int
+uco_snap_check(uco_snap_t *s, const void *p, size_t len)
+{
+    int                rc;
+    uco_snap_verify_t  v;
+
+    rc = uco_snap_open(s, p, len);
+    if (rc != UCO_SNAP_OK) {
+        return rc;
+    }
+
+    rc = uco_snap_verify_init(&v);
+    if (rc != UCO_SNAP_OK) {
+        return rc;
+    }
+
+    do {
+        rc = uco_snap_verify_step(s, &v, SIZE_MAX);
+    } while (rc == UCO_SNAP_AGAIN);
+
+    uco_snap_verify_free(&v);
+
+    if (rc != UCO_SNAP_OK) {
+        memset(s, 0, sizeof(uco_snap_t));
+    }
+
+    return rc;
+}
+
+
+/* identifiers */
+
+static int
+uco_snap_hex(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/*
+ * key[0] is the kind.  hashpan: the first 15 bytes of the keyed hash,
+ * already uniform, 120 bits; social: the digit count, then the digits
+ * packed two per byte (leading zeros are significant).
+ */
+
+int
+uco_snap_key(uco_id_kind_e kind, const char *value, size_t len,
+    uint8_t key[UCO_SNAP_KEY_LEN])
+{
+    int     hi, lo;
+    size_t  i;
+
+    memset(key, 0, UCO_SNAP_KEY_LEN);
+
+    switch (kind) {
+
+    case UCO_ID_HASHPAN:
+        if (len != 64) {
+            return UCO_SNAP_EINVAL;
+        }
+
+        for (i = 0; i < 64; i += 2) {
+            hi = uco_snap_hex((unsigned char) value[i]);
+            lo = uco_snap_hex((unsigned char) value[i + 1]);
+
+            if (hi < 0 || lo < 0) {
+                return UCO_SNAP_EINVAL;
+            }
+
+            if (i / 2 < UCO_SNAP_KEY_LEN - 1) {
+                key[1 + i / 2] = (uint8_t) (hi << 4 | lo);
+            }
+        }
+
+        break;
+
+    case UCO_ID_SOCIAL:
+        if (len == 0 || len > 2 * (UCO_SNAP_KEY_LEN - 2)) {
+            return UCO_SNAP_EINVAL;
+        }
+
+        key[1] = (uint8_t) len;
+
+        for (i = 0; i < len; i++) {
+            if (value[i] < '0' || value[i] > '9') {
+                return UCO_SNAP_EINVAL;
+            }
+
+            key[2 + i / 2] |= (uint8_t) ((value[i] - '0') << (i % 2 ? 0 : 4));
+        }
+
+        break;
+
+    default:
+        return UCO_SNAP_EINVAL;
+    }
+
+    key[0] = (uint8_t) kind;
+
+    return UCO_SNAP_OK;
+}
+
+
+int
+uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
+    uint32_t *card)
+{
+    uint64_t                 mask, i, n;
+    const uco_snap_ident_t  *e;
+
+    if (s->nidents == 0) {
+        return 0;
+    }
+
+    mask = s->nidents - 1;
+    i = uco_snap_hash(key) & mask;
+
+    /* bounded even if a hostile file has no free slot */
+    for (n = 0; n < s->nidents; n++) {
+        e = &s->idents[i];
+
+        if (e->card == UCO_SNAP_EMPTY) {
+            return 0;
+        }
+
+        if (memcmp(e->key, key, UCO_SNAP_KEY_LEN) == 0) {
+            if (e->card >= s->ncards) {
+                return 0;
+            }
+
+            *card = e->card;
+            return 1;
+        }
+
+        i = (i + 1) & mask;
+    }
+
+    return 0;
+}
+
+
+const uco_snap_partner_t *
+uco_snap_find_partner(const uco_snap_t *s, uint64_t id)
+{
+    uint64_t                   lo, hi, mid;
+    const uco_snap_partner_t  *p;
+
+    lo = 0;
+    hi = s->npartners;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        p = &s->partners[mid];
+
+        if (p->id == id) {
+            if (p->programme_first > s->nprogrammes
+                || p->programme_count > s->nprogrammes - p->programme_first
+                || p->terminal_first > s->nterminals
+                || p->terminal_count > s->nterminals - p->terminal_first)
+            {
+                return NULL;
+            }
+
+            return p;
+        }
+
+        if (p->id < id) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+uco_snap_terminal_allowed(const uco_snap_t *s, const uco_snap_partner_t *p,
+    const char *t, size_t len)
+{
+    int       c;
+    uint8_t   id[UCO_SNAP_TERMINAL_LEN];
+    uint32_t  lo, hi, mid;
+
+    if (p->terminal_count == 0) {
+        return 1;
+    }
+
+    if (t == NULL || len == 0 || len > UCO_SNAP_TERMINAL_LEN) {
+        return 0;
+    }
+
+    memset(id, 0, sizeof(id));
+    memcpy(id, t, len);
+
+    lo = p->terminal_first;
+    hi = p->terminal_first + p->terminal_count;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        c = memcmp(s->terminals[mid].id, id, UCO_SNAP_TERMINAL_LEN);
+
+        if (c == 0) {
+            return 1;
+        }
+
+        if (c < 0) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the decision */
+
+void
+uco_snap_when(int64_t local_seconds, uco_snap_when_t *w)
+{
+    int64_t  day, sec;
+
+    day = local_seconds / 86400;
+    sec = local_seconds % 86400;
+
+    if (sec < 0) {
+        sec += 86400;
+        day--;
+    }
+
+    w->day = (int32_t) day;
+    /* 1970-01-01 was a Thursday: Monday = 0 makes it 3 */
+    w->weekday = (uint8_t) (((day % 7) + 7 + 3) % 7);
+    w->hour = (uint8_t) (sec / 3600);
+}
+
+
+static int
+uco_snap_in_window(const uco_snap_programme_t *pr, const uco_snap_when_t *w)
+{
+    if (w->day < pr->valid_from || w->day > pr->valid_to) {
+        return 0;
+    }
+
+    if (!(pr->weekdays & (1u << w->weekday))) {
+        return 0;
+    }
+
+    if (pr->hour_from < pr->hour_to) {
+        return w->hour >= pr->hour_from && w->hour < pr->hour_to;
+    }
+
+    /* wraps midnight, e.g. 22 .. 6 */
+    return w->hour >= pr->hour_from || w->hour < pr->hour_to;
+}
+
+
+/* is a (discount da) better than b (discount db)? */
+
+static int
+uco_snap_better(const uco_snap_programme_t *a, uint64_t da,
+    const uco_snap_programme_t *b, uint64_t db, int64_t amount)
+{
+    if (b == NULL) {
+        return 1;
+    }
+
+    if (amount >= 0) {
+        if (da != db) {
+            return da > db;
+        }
+
+    } else {
+        if (a->type != b->type) {
+            return a->type == UCO_DISCOUNT_PERCENT;
+        }
+
+        if (a->value != b->value) {
+            return a->value > b->value;
+        }
+    }
+
+    return a->id < b->id;
+}
+
+
+/*
+ * amount is in kopecks, or -1 when the partner did not send one; the
+ * caller bounds it (12 digits) so that amount * 10000 cannot overflow.
+ */
+
+void
+uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
+    const uco_snap_card_t *card, const uco_snap_when_t *w, int64_t amount,
+    uco_snap_result_t *res)
+{
+    uint64_t                     d, best_d;
+    uint32_t                     i, end;
+    uco_reason_e                 reason;
+    const uco_snap_programme_t  *pr, *best;
+
+    res->programme = NULL;
+    res->discount = 0;
+    res->reason = UCO_REASON_NONE;
+
+    if (card == NULL) {
+        res->decision = UCO_DECISION_CARD_UNKNOWN;
+        return;
+    }
+
+    switch (card->status) {
+    case UCO_CARD_ACTIVE:
+        break;
+    case UCO_CARD_BLOCKED:
+        res->decision = UCO_DECISION_CARD_BLOCKED;
+        return;
+    case UCO_CARD_REPLACED:
+        res->decision = UCO_DECISION_CARD_REPLACED;
+        return;
+    default:
+        res->decision = UCO_DECISION_CARD_EXPIRED;
+        return;
+    }
+
+    if (w->day > card->valid_until) {
+        res->decision = UCO_DECISION_CARD_EXPIRED;
+        return;
+    }
+
+    reason = UCO_REASON_NO_PROGRAMME;
+    best = NULL;
+    best_d = 0;
+    end = p->programme_first + p->programme_count;
+
+    for (i = p->programme_first; i < end && i < s->nprogrammes; i++) {
+        pr = &s->programmes[i];
+
+        if (pr->card_kind != 0 && pr->card_kind != card->kind) {
+            if (reason < UCO_REASON_CARD_KIND) {
+                reason = UCO_REASON_CARD_KIND;
+            }
+            continue;
+        }
+
+        if (pr->required_categories != 0
+            && (pr->required_categories & card->categories) == 0)
+        {
+            if (reason < UCO_REASON_CATEGORY) {
+                reason = UCO_REASON_CATEGORY;
+            }
+            continue;
+        }
+
+        if (!uco_snap_in_window(pr, w)) {
+            reason = UCO_REASON_OUTSIDE_WINDOW;
+            continue;
+        }
+
+        d = 0;
+
+        if (amount >= 0) {
+            if (pr->type == UCO_DISCOUNT_PERCENT) {
+                d = (uint64_t) amount * pr->value / 10000;
+
+            } else {
+                d = pr->value < (uint64_t) amount ? pr->value
+                                                  : (uint64_t) amount;
+            }
+        }
+
+        if (uco_snap_better(pr, d, best, best_d, amount)) {
+            best = pr;
+            best_d = d;
+        }
+    }
+
+    if (best == NULL) {
+        res->decision = UCO_DECISION_NOT_ELIGIBLE;
+        res->reason = reason;
+        return;
+    }
+
+    res->decision = UCO_DECISION_ELIGIBLE;
+    res->programme = best;
+    res->discount = best_d;
+}
+
+
+/* writer */
+
+static int
+uco_snap_section_sizes(const uco_snap_counts_t *c,
+    uint64_t size[UCO_SNAP_SEC_LAST + 1], uint64_t count[UCO_SNAP_SEC_LAST + 1])
+{
+    uint64_t  cap, need;
+    unsigned  id;
+
+    if (c->cards > UCO_SNAP_MAX_RECORDS / 2
+        || c->idents > UCO_SNAP_MAX_RECORDS / 4
+        || c->partners > UCO_SNAP_MAX_RECORDS
+        || c->programmes > UCO_SNAP_MAX_RECORDS
+        || c->terminals > UCO_SNAP_MAX_RECORDS)
+    {
+        return UCO_SNAP_EINVAL;
+    }
+
+    need = c->idents * UCO_SNAP_IDENT_LOAD_DEN / UCO_SNAP_IDENT_LOAD_NUM + 1;
+    for (cap = 16; cap < need; cap <<= 1) { /* void */ }
+
+    count[0] = 0;
+    count[UCO_SNAP_SEC_CARDS] = c->cards;
+    count[UCO_SNAP_SEC_IDENTS] = cap;
+    count[UCO_SNAP_SEC_PARTNERS] = c->partners;
+    count[UCO_SNAP_SEC_PROGRAMMES] = c->programmes;
+    count[UCO_SNAP_SEC_TERMINALS] = c->terminals;
+
+    for (id = 0; id <= UCO_SNAP_SEC_LAST; id++) {
+        size[id] = count[id] * uco_snap_record_size[id];
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+size_t
+uco_snap_size(const uco_snap_counts_t *c)
+{
+    uint64_t  total, size[UCO_SNAP_SEC_LAST + 1];
+    uint64_t  count[UCO_SNAP_SEC_LAST + 1];
+    unsigned  id;
+
+    if (uco_snap_section_sizes(c, size, count) != UCO_SNAP_OK) {
+        return 0;
+    }
+
+    total = uco_snap_align(sizeof(uco_snap_header_t));
+
+    for (id = 1; id <= UCO_SNAP_SEC_LAST; id++) {
+        total += uco_snap_align(size[id]);
+    }
+
+    if (total > SIZE_MAX) {
+        return 0;
+    }
+
+    return (size_t) total;
+}
+
+
+int
+uco_snap_init(void *buf, size_t size, const uco_snap_counts_t *c)
+{
+    uint8_t             *base;
+    uint64_t             off, n, sz[UCO_SNAP_SEC_LAST + 1];
+    uint64_t             count[UCO_SNAP_SEC_LAST + 1];
+    unsigned             id;
+    uco_snap_ident_t    *idents;
+    uco_snap_header_t   *h;
+    uco_snap_section_t  *sec;
+
+    if (buf == NULL || size == 0 || size != uco_snap_size(c)
+        || uco_snap_section_sizes(c, sz, count) != UCO_SNAP_OK)
+    {
+        return UCO_SNAP_EINVAL;
+    }
+
+    base = buf;
+    h = buf;
+
+    memset(h, 0, sizeof(uco_snap_header_t));
+    memcpy(h->magic, UCO_SNAP_MAGIC, 8);
+    h->version = UCO_SNAP_VERSION;
+    h->header_size = sizeof(uco_snap_header_t);
+    h->byte_order = UCO_SNAP_BYTE_ORDER;
+    h->section_count = UCO_SNAP_SEC_LAST;
+    h->file_size = size;
+
+    off = uco_snap_align(sizeof(uco_snap_header_t));
+
+    for (id = 1; id <= UCO_SNAP_SEC_LAST; id++) {
+        sec = &h->sections[id - 1];
+        sec->id = id;
+        sec->record_size = uco_snap_record_size[id];
+        sec->offset = off;
+        sec->size = sz[id];
+        sec->count = count[id];
+        off += uco_snap_align(sz[id]);
+    }
+
+    idents = (uco_snap_ident_t *)
+                 (base + h->sections[UCO_SNAP_SEC_IDENTS - 1].offset);
+
+    for (n = 0; n < count[UCO_SNAP_SEC_IDENTS]; n++) {
+        memset(idents[n].key, 0, UCO_SNAP_KEY_LEN);
+        idents[n].card = UCO_SNAP_EMPTY;
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+void *
+uco_snap_section(void *buf, unsigned id)
+{
+    uco_snap_header_t  *h;
+
+    h = buf;
+
+    if (id == 0 || id > UCO_SNAP_SEC_LAST) {
+        return NULL;
+    }
+
+    return (uint8_t *) buf + h->sections[id - 1].offset;
+}
+
+
+int
+uco_snap_ident_add(void *buf, const uint8_t key[UCO_SNAP_KEY_LEN],
+    uint32_t card)
+{
+    uint64_t             mask, i, n, cap;
+    uco_snap_ident_t    *t;
+    uco_snap_header_t   *h;
+
+    h = buf;
+    t = uco_snap_section(buf, UCO_SNAP_SEC_IDENTS);
+    cap = h->sections[UCO_SNAP_SEC_IDENTS - 1].count;
+
+    if (card == UCO_SNAP_EMPTY
+        || card >= h->sections[UCO_SNAP_SEC_CARDS - 1].count)
+    {
+        return UCO_SNAP_EINVAL;
+    }
+
+    mask = cap - 1;
+    i = uco_snap_hash(key) & mask;
+
+    /* keep at least one slot free so that every miss terminates */
+    for (n = 0; n + 1 < cap; n++) {
+        if (t[i].card == UCO_SNAP_EMPTY) {
+            memcpy(t[i].key, key, UCO_SNAP_KEY_LEN);
+            t[i].card = card;
+            return UCO_SNAP_OK;
+        }
+
+        if (memcmp(t[i].key, key, UCO_SNAP_KEY_LEN) == 0) {
+            return UCO_SNAP_EEXIST;
+        }
+
+        i = (i + 1) & mask;
+    }
+
+    return UCO_SNAP_ENOSPC;
+}
+
+
+int
+uco_snap_seal(void *buf, uint64_t generation, uint64_t build_time,
+    uint64_t watermark)
+{
+    int                rc;
+    uco_snap_t         s;
+    uco_snap_header_t  *h;
+    EVP_MD_CTX         *md;
+    unsigned int        mdlen;
+
+    h = buf;
+    h->generation = generation;
+    h->build_time = build_time;
+    h->watermark = watermark;
+    memset(h->checksum, 0, sizeof(h->checksum));
+
+    rc = uco_snap_open(&s, buf, h->file_size);
+    if (rc != UCO_SNAP_OK) {
+        return rc;
+    }
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return UCO_SNAP_ENOMEM;
+    }
+
+    rc = UCO_SNAP_OK;
+
+    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(md, buf, h->file_size) != 1
+        || EVP_DigestFinal_ex(md, h->checksum, &mdlen) != 1
+        || mdlen != 32)
+    {
+        rc = UCO_SNAP_ENOMEM;
+    }
+
+    EVP_MD_CTX_free(md);
+
+    return rc;
+}
+
+
+int
+uco_ctl_check(const void *p, size_t len)
+{
+    const uco_ctl_t  *c;
+
+    if (p == NULL || len < UCO_CTL_SIZE) {
+        return UCO_SNAP_ETRUNCATED;
+    }
+
+    c = p;
+
+    if (memcmp(c->magic, UCO_CTL_MAGIC, 8) != 0) {
+        return UCO_SNAP_EMAGIC;
+    }
+
+    if (c->version != 1 || c->size != UCO_CTL_SIZE) {
+        return UCO_SNAP_EVERSION;
+    }
+
+    return UCO_SNAP_OK;
+}

@@ -1,0 +1,286 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * The uco snapshot format: writer, reader, validation, hashing and the
+ * decision over a snapshot.  Plain C with no nginx types, no I/O and no
+ * globals: the loader, the module, the tests and the fuzzers link this
+ * one copy.  docs/snapshot-format.md describes the layout.
+ */
+
+#ifndef UCO_SNAP_H
+#define UCO_SNAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define UCO_SNAP_MAGIC          "UCOSNAP\0"
+#define UCO_SNAP_VERSION        1
+#define UCO_SNAP_BYTE_ORDER     0x01020304u
+#define UCO_SNAP_ALIGN          64
+#define UCO_SNAP_NSECTIONS      8
+#define UCO_SNAP_EMPTY          0xffffffffu
+#define UCO_SNAP_KEY_LEN        16
+#define UCO_SNAP_TERMINAL_LEN   32
+#define UCO_SNAP_MAX_RECORDS    0xfffffff0u
+
+/* the name of generation g inside the snapshot directory */
+#define UCO_SNAP_FILE_FMT       "snap-%020llu.ucs"
+#define UCO_SNAP_CTL_NAME       "uco.ctl"
+
+
+/* return codes */
+enum {
+    UCO_SNAP_OK = 0,
+    UCO_SNAP_AGAIN,
+    UCO_SNAP_ETRUNCATED,
+    UCO_SNAP_EMAGIC,
+    UCO_SNAP_EVERSION,
+    UCO_SNAP_EBYTEORDER,
+    UCO_SNAP_EHEADER,
+    UCO_SNAP_ESECTION,
+    UCO_SNAP_ECHECKSUM,
+    UCO_SNAP_ERECORD,
+    UCO_SNAP_EINVAL,
+    UCO_SNAP_EEXIST,
+    UCO_SNAP_ENOSPC,
+    UCO_SNAP_ENOMEM,
+    UCO_SNAP_NERRORS
+};
+
+enum {
+    UCO_SNAP_SEC_CARDS = 1,
+    UCO_SNAP_SEC_IDENTS,
+    UCO_SNAP_SEC_PARTNERS,
+    UCO_SNAP_SEC_PROGRAMMES,
+    UCO_SNAP_SEC_TERMINALS,
+    UCO_SNAP_SEC_LAST = UCO_SNAP_SEC_TERMINALS
+};
+
+typedef enum {
+    UCO_ID_HASHPAN = 1,
+    UCO_ID_SOCIAL
+} uco_id_kind_e;
+
+typedef enum {
+    UCO_CARD_BANK = 1,
+    UCO_CARD_NON_FINANCIAL
+} uco_card_kind_e;
+
+typedef enum {
+    UCO_CARD_ACTIVE = 1,
+    UCO_CARD_BLOCKED,
+    UCO_CARD_EXPIRED,
+    UCO_CARD_REPLACED
+} uco_card_status_e;
+
+typedef enum {
+    UCO_PARTNER_ACTIVE = 1,
+    UCO_PARTNER_SUSPENDED
+} uco_partner_status_e;
+
+typedef enum {
+    UCO_DISCOUNT_PERCENT = 1,
+    UCO_DISCOUNT_FIXED
+} uco_discount_e;
+
+typedef enum {
+    UCO_DECISION_ELIGIBLE = 0,
+    UCO_DECISION_NOT_ELIGIBLE,
+    UCO_DECISION_CARD_BLOCKED,
+    UCO_DECISION_CARD_EXPIRED,
+    UCO_DECISION_CARD_REPLACED,
+    UCO_DECISION_CARD_UNKNOWN
+} uco_decision_e;
+
+/* ordered: a higher reason means the programme failed later */
+typedef enum {
+    UCO_REASON_NONE = 0,
+    UCO_REASON_NO_PROGRAMME,
+    UCO_REASON_CARD_KIND,
+    UCO_REASON_CATEGORY,
+    UCO_REASON_OUTSIDE_WINDOW
+} uco_reason_e;
+
+
+/*
+ * On-file records.  Every integer is little-endian (the byte_order word
+ * refuses a file from another host order); every struct has natural
+ * alignment and no implicit padding.
+ */
+
+typedef struct {
+    uint32_t  id;
+    uint32_t  record_size;
+    uint64_t  offset;
+    uint64_t  size;
+    uint64_t  count;
+} uco_snap_section_t;
+
+typedef struct {
+    uint8_t             magic[8];
+    uint32_t            version;
+    uint32_t            header_size;
+    uint32_t            byte_order;
+    uint32_t            section_count;
+    uint64_t            file_size;
+    uint64_t            generation;
+    uint64_t            build_time;
+    uint64_t            watermark;
+    uint8_t             checksum[32];
+    uco_snap_section_t  sections[UCO_SNAP_NSECTIONS];
+} uco_snap_header_t;
+
+typedef struct {
+    uint64_t  id;
+    uint64_t  categories;
+    int32_t   valid_until;      /* days since 1970-01-01, inclusive */
+    uint8_t   status;
+    uint8_t   kind;
+    uint8_t   pad[2];
+} uco_snap_card_t;
+
+/* open addressing, linear probing, capacity a power of two */
+typedef struct {
+    uint8_t   key[UCO_SNAP_KEY_LEN];
+    uint32_t  card;             /* index into cards or UCO_SNAP_EMPTY */
+} uco_snap_ident_t;
+
+/* sorted by id; programmes and terminals are contiguous ranges */
+typedef struct {
+    uint64_t  id;
+    uint8_t   secret_sha256[32];
+    uint32_t  programme_first;
+    uint32_t  programme_count;
+    uint32_t  terminal_first;
+    uint32_t  terminal_count;
+    uint8_t   status;
+    uint8_t   pad[7];
+} uco_snap_partner_t;
+
+typedef struct {
+    uint64_t  id;
+    uint64_t  required_categories;  /* any-of; 0 = every holder */
+    uint64_t  value;            /* percent: 1/100 %; fixed: kopecks */
+    int32_t   valid_from;       /* days, inclusive; INT32_MIN = open */
+    int32_t   valid_to;         /* days, inclusive; INT32_MAX = open */
+    uint8_t   type;
+    uint8_t   card_kind;        /* 0 = any */
+    uint8_t   weekdays;         /* bit 0 = Monday; 0x7f = every day */
+    uint8_t   hour_from;        /* [hour_from, hour_to), wraps if > */
+    uint8_t   hour_to;
+    uint8_t   pad[3];
+} uco_snap_programme_t;
+
+/* zero-padded, sorted within a partner's range */
+typedef struct {
+    uint8_t   id[UCO_SNAP_TERMINAL_LEN];
+} uco_snap_terminal_t;
+
+
+/* A validated view of a mapped file.  Pointers into the caller's bytes. */
+typedef struct {
+    const uint8_t               *base;
+    size_t                       len;
+    const uco_snap_header_t     *header;
+    const uco_snap_card_t       *cards;
+    const uco_snap_ident_t      *idents;
+    const uco_snap_partner_t    *partners;
+    const uco_snap_programme_t  *programmes;
+    const uco_snap_terminal_t   *terminals;
+    uint64_t                     ncards;
+    uint64_t                     nidents;   /* table capacity */
+    uint64_t                     npartners;
+    uint64_t                     nprogrammes;
+    uint64_t                     nterminals;
+} uco_snap_t;
+
+/* Incremental validation state: checksum and record checks in steps. */
+typedef struct {
+    void      *md;              /* EVP_MD_CTX */
+    uint64_t   pos;
+    int        phase;
+} uco_snap_verify_t;
+
+typedef struct {
+    int32_t   day;              /* local days since 1970-01-01 */
+    uint8_t   weekday;          /* 0 = Monday */
+    uint8_t   hour;             /* 0 .. 23 */
+} uco_snap_when_t;
+
+typedef struct {
+    uco_decision_e               decision;
+    uco_reason_e                 reason;
+    const uco_snap_programme_t  *programme;
+    uint64_t                     discount;  /* kopecks, with an amount */
+} uco_snap_result_t;
+
+typedef struct {
+    uint64_t  cards;
+    uint64_t  idents;           /* identifiers, not table slots */
+    uint64_t  partners;
+    uint64_t  programmes;
+    uint64_t  terminals;
+} uco_snap_counts_t;
+
+
+const char *uco_snap_strerror(int rc);
+
+/* reader: header and section bounds, O(1); no checksum */
+int uco_snap_open(uco_snap_t *s, const void *p, size_t len);
+/* full validation in steps of about budget bytes: AGAIN until done */
+int uco_snap_verify_init(uco_snap_verify_t *v);
+int uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
+    size_t budget);
+void uco_snap_verify_free(uco_snap_verify_t *v);
+/* open and verify in one go */
+int uco_snap_check(uco_snap_t *s, const void *p, size_t len);
+
+/* identifiers: canonical key of a value as partners send it */
+int uco_snap_key(uco_id_kind_e kind, const char *value, size_t len,
+    uint8_t key[UCO_SNAP_KEY_LEN]);
+int uco_snap_find_card(const uco_snap_t *s,
+    const uint8_t key[UCO_SNAP_KEY_LEN], uint32_t *card);
+const uco_snap_partner_t *uco_snap_find_partner(const uco_snap_t *s,
+    uint64_t id);
+int uco_snap_terminal_allowed(const uco_snap_t *s,
+    const uco_snap_partner_t *p, const char *t, size_t len);
+
+/* the decision */
+void uco_snap_when(int64_t local_seconds, uco_snap_when_t *w);
+void uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
+    const uco_snap_card_t *card, const uco_snap_when_t *w, int64_t amount,
+    uco_snap_result_t *res);
+const char *uco_snap_decision_name(uco_decision_e d);
+const char *uco_snap_reason_name(uco_reason_e r);
+
+/* writer: size, lay out into zeroed memory, fill, add idents, seal */
+size_t uco_snap_size(const uco_snap_counts_t *c);
+int uco_snap_init(void *buf, size_t size, const uco_snap_counts_t *c);
+void *uco_snap_section(void *buf, unsigned id);
+int uco_snap_ident_add(void *buf, const uint8_t key[UCO_SNAP_KEY_LEN],
+    uint32_t card);
+int uco_snap_seal(void *buf, uint64_t generation, uint64_t build_time,
+    uint64_t watermark);
+
+
+/*
+ * The control file: one page the loader writes and every worker maps.
+ * The loader publishes a generation by a single aligned 64-bit store, so
+ * a worker's per-request check is one load.
+ */
+
+#define UCO_CTL_MAGIC           "UCOCTL\0\0"
+#define UCO_CTL_SIZE            4096
+
+typedef struct {
+    uint8_t            magic[8];
+    uint32_t           version;
+    uint32_t           size;
+    volatile uint64_t  generation;  /* 0 = nothing published */
+    volatile uint64_t  synced_at;   /* unix seconds of last in-sync check */
+} uco_ctl_t;
+
+int uco_ctl_check(const void *p, size_t len);
+
+#endif /* UCO_SNAP_H */

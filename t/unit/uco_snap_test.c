@@ -1,0 +1,272 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * Unit tests of the shared snapshot format, TAP output for prove.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+
+#include "uco_snap.h"
+
+
+#define HASHPAN_A \
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define HASHPAN_B \
+    "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
+
+static int  tests;
+static int  failed;
+
+
+static void
+ok(int cond, const char *name)
+{
+    tests++;
+
+    if (!cond) {
+        failed++;
+    }
+
+    printf("%sok %d - %s\n", cond ? "" : "not ", tests, name);
+}
+
+
+static uint8_t *
+build(size_t *len)
+{
+    uint8_t               *buf, key[UCO_SNAP_KEY_LEN];
+    size_t                 size;
+    uco_snap_card_t       *c;
+    uco_snap_partner_t    *p;
+    uco_snap_terminal_t   *t;
+    uco_snap_programme_t  *pr;
+    uco_snap_counts_t      counts = { 3, 3, 2, 3, 2 };
+
+    size = uco_snap_size(&counts);
+    buf = calloc(1, size);
+    if (buf == NULL || uco_snap_init(buf, size, &counts) != UCO_SNAP_OK) {
+        return NULL;
+    }
+
+    c = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
+    c[0] = (uco_snap_card_t) { 10, 0x1, 20000, UCO_CARD_ACTIVE,
+                               UCO_CARD_BANK, {0, 0} };
+    c[1] = (uco_snap_card_t) { 11, 0x2, 20000, UCO_CARD_BLOCKED,
+                               UCO_CARD_BANK, {0, 0} };
+    c[2] = (uco_snap_card_t) { 12, 0x0, 20000, UCO_CARD_ACTIVE,
+                               UCO_CARD_NON_FINANCIAL, {0, 0} };
+
+    p = uco_snap_section(buf, UCO_SNAP_SEC_PARTNERS);
+    p[0].id = 1001;
+    p[0].status = UCO_PARTNER_ACTIVE;
+    p[0].programme_first = 0;
+    p[0].programme_count = 3;
+    p[0].terminal_first = 0;
+    p[0].terminal_count = 2;
+    p[1].id = 1002;
+    p[1].status = UCO_PARTNER_SUSPENDED;
+    p[1].programme_first = 3;
+
+    pr = uco_snap_section(buf, UCO_SNAP_SEC_PROGRAMMES);
+    pr[0] = (uco_snap_programme_t) { 5, 0x1, 1000, INT32_MIN, INT32_MAX,
+        UCO_DISCOUNT_PERCENT, 0, 0x7f, 0, 24, {0, 0, 0} };
+    pr[1] = (uco_snap_programme_t) { 6, 0x0, 30000, INT32_MIN, INT32_MAX,
+        UCO_DISCOUNT_FIXED, 0, 0x7f, 0, 24, {0, 0, 0} };
+    pr[2] = (uco_snap_programme_t) { 7, 0x0, 500, INT32_MIN, INT32_MAX,
+        UCO_DISCOUNT_PERCENT, UCO_CARD_BANK, 0x7f, 9, 13, {0, 0, 0} };
+
+    t = uco_snap_section(buf, UCO_SNAP_SEC_TERMINALS);
+    memcpy(t[0].id, "pos-1", 5);
+    memcpy(t[1].id, "pos-2", 5);
+
+    if (uco_snap_key(UCO_ID_HASHPAN, HASHPAN_A, 64, key) != UCO_SNAP_OK
+        || uco_snap_ident_add(buf, key, 0) != UCO_SNAP_OK
+        || uco_snap_key(UCO_ID_HASHPAN, HASHPAN_B, 64, key) != UCO_SNAP_OK
+        || uco_snap_ident_add(buf, key, 1) != UCO_SNAP_OK
+        || uco_snap_key(UCO_ID_SOCIAL, "0042", 4, key) != UCO_SNAP_OK
+        || uco_snap_ident_add(buf, key, 2) != UCO_SNAP_OK)
+    {
+        return NULL;
+    }
+
+    if (uco_snap_seal(buf, 7, 1700000000, 99) != UCO_SNAP_OK) {
+        return NULL;
+    }
+
+    *len = size;
+    return buf;
+}
+
+
+static int
+decide(const uco_snap_t *s, const char *hashpan, int64_t amount,
+    int64_t when, uco_snap_result_t *res)
+{
+    uint8_t                    key[UCO_SNAP_KEY_LEN];
+    uint32_t                   card;
+    uco_snap_when_t            w;
+    const uco_snap_partner_t  *p;
+
+    if (uco_snap_key(UCO_ID_HASHPAN, hashpan, 64, key) != UCO_SNAP_OK) {
+        return -1;
+    }
+
+    p = uco_snap_find_partner(s, 1001);
+    if (p == NULL) {
+        return -1;
+    }
+
+    uco_snap_when(when, &w);
+    uco_snap_decide(s, p,
+                    uco_snap_find_card(s, key, &card) ? &s->cards[card]
+                                                      : NULL,
+                    &w, amount, res);
+    return 0;
+}
+
+
+int
+main(void)
+{
+    int                 rc;
+    size_t              len, i, bad;
+    uint8_t            *buf, *copy, k1[UCO_SNAP_KEY_LEN];
+    uint8_t             k2[UCO_SNAP_KEY_LEN];
+    uint32_t            card;
+    uco_snap_t          s;
+    uco_snap_when_t     w;
+    uco_snap_verify_t   v;
+    uco_snap_result_t   res;
+    uco_snap_header_t  *h;
+
+    buf = build(&len);
+    ok(buf != NULL, "snapshot builds");
+    if (buf == NULL) {
+        printf("1..%d\n", tests);
+        return 1;
+    }
+
+    ok(uco_snap_check(&s, buf, len) == UCO_SNAP_OK, "valid snapshot passes");
+    ok(s.header->generation == 7 && s.header->watermark == 99,
+       "header fields");
+    ok(s.ncards == 3 && s.npartners == 2 && s.nidents >= 16,
+       "section counts");
+
+    /* incremental validation agrees with one-shot */
+    uco_snap_open(&s, buf, len);
+    uco_snap_verify_init(&v);
+    i = 0;
+    while ((rc = uco_snap_verify_step(&s, &v, 100)) == UCO_SNAP_AGAIN) {
+        i++;
+    }
+    uco_snap_verify_free(&v);
+    ok(rc == UCO_SNAP_OK && i > 3, "incremental validation in steps");
+
+    /* keys */
+    ok(uco_snap_key(UCO_ID_HASHPAN, "ab", 2, k1) == UCO_SNAP_EINVAL,
+       "short hashpan refused");
+    ok(uco_snap_key(UCO_ID_HASHPAN, HASHPAN_A "0", 65, k1)
+       == UCO_SNAP_EINVAL, "long hashpan refused");
+    ok(uco_snap_key(UCO_ID_SOCIAL, "12a", 3, k1) == UCO_SNAP_EINVAL,
+       "non-digit social refused");
+    ok(uco_snap_key(UCO_ID_SOCIAL, "12345678901234567890123456789", 29, k1)
+       == UCO_SNAP_EINVAL, "29-digit social refused");
+    uco_snap_key(UCO_ID_SOCIAL, "042", 3, k1);
+    uco_snap_key(UCO_ID_SOCIAL, "42", 2, k2);
+    ok(memcmp(k1, k2, sizeof(k1)) != 0, "leading zeros are significant");
+    uco_snap_key(UCO_ID_HASHPAN,
+        "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
+        64, k1);
+    uco_snap_key(UCO_ID_HASHPAN, HASHPAN_A, 64, k2);
+    ok(memcmp(k1, k2, sizeof(k1)) == 0, "hashpan case-insensitive");
+    ok(uco_snap_find_card(&s, k1, &card) && card == 0, "hashpan found");
+    uco_snap_key(UCO_ID_SOCIAL, "0042", 4, k1);
+    ok(uco_snap_find_card(&s, k1, &card) && card == 2, "social found");
+    uco_snap_key(UCO_ID_SOCIAL, "42", 2, k1);
+    ok(!uco_snap_find_card(&s, k1, &card), "unknown social not found");
+    ok(uco_snap_ident_add(buf, k2, 0) == UCO_SNAP_EEXIST,
+       "duplicate identifier refused");
+
+    /* partners and terminals */
+    ok(uco_snap_find_partner(&s, 1002) != NULL
+       && uco_snap_find_partner(&s, 1003) == NULL, "partner lookup");
+    ok(uco_snap_terminal_allowed(&s, &s.partners[0], "pos-2", 5)
+       && !uco_snap_terminal_allowed(&s, &s.partners[0], "pos-3", 5)
+       && !uco_snap_terminal_allowed(&s, &s.partners[0], NULL, 0)
+       && uco_snap_terminal_allowed(&s, &s.partners[1], NULL, 0),
+       "terminal allow-list");
+
+    /* time: 2024-01-01 was a Monday */
+    uco_snap_when(1704067200 + 10 * 3600, &w);
+    ok(w.weekday == 0 && w.hour == 10 && w.day == 19723, "local time split");
+    uco_snap_when(-1, &w);
+    ok(w.day == -1 && w.hour == 23 && w.weekday == 2, "before the epoch");
+
+    /* decisions: Monday 10:00 */
+    decide(&s, HASHPAN_A, 100000, 1704067200 + 10 * 3600, &res);
+    ok(res.decision == UCO_DECISION_ELIGIBLE && res.programme->id == 6
+       && res.discount == 30000, "largest discount in money wins");
+    decide(&s, HASHPAN_A, 1000000, 1704067200 + 10 * 3600, &res);
+    ok(res.decision == UCO_DECISION_ELIGIBLE && res.programme->id == 5
+       && res.discount == 100000, "percent wins on a big amount");
+    decide(&s, HASHPAN_A, 100, 1704067200 + 10 * 3600, &res);
+    ok(res.programme != NULL && res.discount == 100,
+       "fixed discount never above the amount");
+    decide(&s, HASHPAN_A, -1, 1704067200 + 10 * 3600, &res);
+    ok(res.programme != NULL && res.programme->id == 5,
+       "without amount: highest percent");
+    decide(&s, HASHPAN_B, -1, 1704067200, &res);
+    ok(res.decision == UCO_DECISION_CARD_BLOCKED, "blocked card");
+    decide(&s, HASHPAN_A, -1, 20001LL * 86400, &res);
+    ok(res.decision == UCO_DECISION_CARD_EXPIRED, "expired by date");
+    decide(&s, HASHPAN_A, -1, 20000LL * 86400 + 86399, &res);
+    ok(res.decision == UCO_DECISION_ELIGIBLE, "valid through valid_until");
+
+    /* corruption: every single-byte flip is refused, never a crash */
+    copy = malloc(len);
+    bad = 0;
+    for (i = 0; i < len; i += 7) {
+        memcpy(copy, buf, len);
+        copy[i] ^= 0x5a;
+        if (uco_snap_check(&s, copy, len) != UCO_SNAP_OK) {
+            bad++;
+        }
+    }
+    ok(bad == (len + 6) / 7, "every flipped byte refused");
+
+    memcpy(copy, buf, len);
+    ok(uco_snap_check(&s, copy, len - 1) == UCO_SNAP_ETRUNCATED,
+       "truncated refused");
+    ok(uco_snap_check(&s, copy, 40) == UCO_SNAP_ETRUNCATED,
+       "header-only refused");
+    h = (uco_snap_header_t *) copy;
+    h->version = 2;
+    ok(uco_snap_check(&s, copy, len) == UCO_SNAP_EVERSION,
+       "wrong version refused");
+    memcpy(copy, buf, len);
+    h->sections[1].offset = len;
+    ok(uco_snap_open(&s, copy, len) == UCO_SNAP_ESECTION,
+       "section beyond the file refused");
+    memcpy(copy, buf, len);
+    h->sections[0].size = UINT64_MAX - 8;
+    ok(uco_snap_open(&s, copy, len) == UCO_SNAP_ESECTION,
+       "huge section size refused without overflow");
+    memcpy(copy, buf, len);
+    h->sections[2].id = 1;
+    ok(uco_snap_open(&s, copy, len) == UCO_SNAP_ESECTION,
+       "duplicate section refused");
+    ok(uco_snap_open(&s, NULL, 0) == UCO_SNAP_ETRUNCATED, "NULL refused");
+    ok(strcmp(uco_snap_strerror(UCO_SNAP_ECHECKSUM), "checksum mismatch")
+       == 0 && strcmp(uco_snap_strerror(-5), "unknown error") == 0,
+       "strerror");
+
+    free(copy);
+    free(buf);
+
+    printf("1..%d\n", tests);
+    return failed != 0;
+}
