@@ -14,6 +14,10 @@ PG_INC    := $(shell pg_config --includedir 2>/dev/null)
 BUILD      = build
 NGINX_SRC ?= /usr/share/nginx/src
 NGX_BUILD  = $(BUILD)/nginx
+# nginx compiles with -W (-Wextra) -Wall -Werror; these are Debian's flags
+NGX_CC_OPT ?= -g -O2 -fstack-protector-strong -Wformat \
+              -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
+NGX_LD_OPT ?= -Wl,-z,relro -Wl,-z,now -fPIC
 
 SNAP_SRC   = ngx_uco_module/uco_snap.c
 SNAP_HDR   = ngx_uco_module/uco_snap.h
@@ -48,21 +52,22 @@ loader: $(BUILD)/policy-loader
 
 # Configure a private copy of the nginx tree with the flags the system
 # binary was built with, so that the module's ABI matches it.
-$(NGX_BUILD)/Makefile:
+$(NGX_BUILD)/Makefile: config
 	@mkdir -p $(BUILD)
 	rm -rf $(NGX_BUILD) && cp -r $(NGINX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && if [ -f conf_flags ]; then \
 	    . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) >/dev/null; \
 	else \
 	    ./configure --with-compat --with-threads \
 	        --with-http_ssl_module --with-http_auth_request_module \
+	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) >/dev/null; \
 	fi
 
 $(BUILD)/ngx_http_uco_module.so: $(NGX_BUILD)/Makefile $(MOD_SRC)
-	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules \
-	    NGX_UCO_EXTRA_CFLAGS="$(WARN)"
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	cp $(NGX_BUILD)/objs/ngx_http_uco_module.so $@
 
 $(BUILD)/policy-loader: $(LOADER_SRC) $(LOADER_HDR) $(SNAP_SRC) $(SNAP_HDR)

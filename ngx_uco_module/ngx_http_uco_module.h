@@ -1,0 +1,120 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ */
+
+#ifndef _NGX_HTTP_UCO_MODULE_H_INCLUDED_
+#define _NGX_HTTP_UCO_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "uco_snap.h"
+
+
+/* bytes hashed per event-loop turn while a new generation is validated */
+#define NGX_HTTP_UCO_VERIFY_CHUNK  (4 * 1024 * 1024)
+
+
+#define ngx_http_uco_isalnum(c)                                           \
+    (((c) >= '0' && (c) <= '9') || (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z'))
+
+
+/* one mapped generation */
+typedef struct {
+    u_char                  *map;
+    size_t                   len;
+    uint64_t                 generation;
+    uco_snap_t               snap;
+    uco_snap_verify_t        verify;
+} ngx_http_uco_snap_t;
+
+
+/* a time zone: UTC offsets from each transition on, sorted */
+typedef struct {
+    int64_t                 *at;
+    int32_t                 *offset;
+    ngx_uint_t               n;
+} ngx_http_uco_tz_t;
+
+
+/* per-process runtime state; lives in the cycle's main conf */
+typedef struct {
+    uco_ctl_t               *ctl;
+    ino_t                    ctl_ino;
+    time_t                   ctl_checked;
+    ngx_http_uco_snap_t     *current;
+    ngx_http_uco_snap_t     *pending;
+    uint64_t                 refused;
+    ngx_event_t              verify_event;
+    int32_t                  tz_offset;
+    int64_t                  tz_from;
+    int64_t                  tz_until;
+} ngx_http_uco_state_t;
+
+
+typedef struct {
+    ngx_str_t                dir;
+    ngx_str_t                tz_name;
+    ngx_http_uco_tz_t        tz;
+    ngx_uint_t               endpoints;
+    ngx_http_uco_state_t     state;
+} ngx_http_uco_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t               eligibility;
+} ngx_http_uco_loc_conf_t;
+
+
+/* what a request asked, as validated by ngx_http_uco_request.c */
+typedef struct {
+    uint8_t                  key[UCO_SNAP_KEY_LEN];
+    ngx_str_t                card;
+    ngx_str_t                kind;
+    ngx_str_t                terminal;
+    ngx_str_t                amount;
+    int64_t                  amount_kopecks;
+    uco_id_kind_e            id_kind;
+} ngx_http_uco_query_t;
+
+
+/* per-request results, for the $uco_* variables */
+typedef struct {
+    const char              *decision;
+    uint64_t                 partner;
+    uint64_t                 programme;
+} ngx_http_uco_ctx_t;
+
+
+typedef struct {
+    ngx_uint_t               status;
+    const char              *code;
+    const char              *message;
+} ngx_http_uco_error_t;
+
+
+extern ngx_module_t  ngx_http_uco_module;
+
+
+ngx_int_t ngx_http_uco_handler(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_uco_parse_query(ngx_http_request_t *r,
+    ngx_http_uco_query_t *q, ngx_http_uco_error_t *err);
+ngx_int_t ngx_http_uco_parse_credentials(ngx_http_request_t *r,
+    uint64_t *partner, ngx_str_t *secret);
+
+ngx_int_t ngx_http_uco_snapshot_init_process(ngx_cycle_t *cycle,
+    ngx_http_uco_main_conf_t *umcf);
+void ngx_http_uco_snapshot_exit_process(ngx_http_uco_main_conf_t *umcf);
+ngx_http_uco_snap_t *ngx_http_uco_snapshot_current(
+    ngx_http_uco_main_conf_t *umcf, ngx_log_t *log);
+
+char *ngx_http_uco_tz_load(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_http_uco_tz_t *tz);
+int64_t ngx_http_uco_local_time(ngx_http_uco_main_conf_t *umcf,
+    time_t now);
+
+
+#endif /* _NGX_HTTP_UCO_MODULE_H_INCLUDED_ */

@@ -1,0 +1,413 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * Mapping, validating, swapping and releasing snapshot generations.
+ *
+ * The loader publishes a generation by storing its number in the mapped
+ * control file.  Each request compares that word with the generation it
+ * serves; on a difference this worker maps the new file and validates it
+ * in chunks, one per event-loop turn, while the old generation keeps
+ * answering.  Requests never keep pointers into a mapping after their
+ * handler returns, so the old mapping is released at the swap.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <sys/mman.h>
+
+#include "ngx_http_uco_module.h"
+
+
+static void ngx_http_uco_ctl_open(ngx_http_uco_main_conf_t *umcf,
+    ngx_log_t *log);
+static void ngx_http_uco_ctl_close(ngx_http_uco_state_t *st);
+static void ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf,
+    uint64_t generation, ngx_log_t *log);
+static ngx_int_t ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf,
+    size_t budget, ngx_log_t *log);
+static void ngx_http_uco_verify_handler(ngx_event_t *ev);
+static void ngx_http_uco_release(ngx_http_uco_snap_t *s);
+
+
+ngx_int_t
+ngx_http_uco_snapshot_init_process(ngx_cycle_t *cycle,
+    ngx_http_uco_main_conf_t *umcf)
+{
+    uint64_t               g;
+    ngx_http_uco_state_t  *st;
+
+    st = &umcf->state;
+
+    st->verify_event.handler = ngx_http_uco_verify_handler;
+    st->verify_event.data = umcf;
+    st->verify_event.log = cycle->log;
+    st->verify_event.cancelable = 1;
+
+    ngx_http_uco_ctl_open(umcf, cycle->log);
+
+    if (st->ctl == NULL) {
+        return NGX_OK;
+    }
+
+    g = st->ctl->generation;
+
+    if (g == 0) {
+        return NGX_OK;
+    }
+
+    /* before the first request: validate in full, nothing to stall yet */
+
+    ngx_http_uco_start(umcf, g, cycle->log);
+
+    while (st->pending != NULL) {
+        if (ngx_http_uco_step(umcf, (size_t) -1, cycle->log) != NGX_AGAIN) {
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_uco_snapshot_exit_process(ngx_http_uco_main_conf_t *umcf)
+{
+    ngx_http_uco_state_t  *st;
+
+    st = &umcf->state;
+
+    if (st->verify_event.timer_set) {
+        ngx_del_timer(&st->verify_event);
+    }
+
+    ngx_http_uco_release(st->pending);
+    ngx_http_uco_release(st->current);
+    st->pending = NULL;
+    st->current = NULL;
+
+    ngx_http_uco_ctl_close(st);
+}
+
+
+/*
+ * The request path: one load of the shared generation word.  Once a
+ * second the control file's inode is compared, so that a control file
+ * the loader had to recreate is followed too.
+ */
+
+ngx_http_uco_snap_t *
+ngx_http_uco_snapshot_current(ngx_http_uco_main_conf_t *umcf,
+    ngx_log_t *log)
+{
+    time_t                 now;
+    uint64_t               g;
+    ngx_file_info_t        fi;
+    ngx_http_uco_state_t  *st;
+    u_char                 path[NGX_MAX_PATH];
+
+    st = &umcf->state;
+    now = ngx_time();
+
+    if (now != st->ctl_checked) {
+        st->ctl_checked = now;
+
+        if (st->ctl == NULL) {
+            ngx_http_uco_ctl_open(umcf, log);
+
+        } else {
+            ngx_snprintf(path, sizeof(path), "%V/" UCO_SNAP_CTL_NAME "%Z",
+                         &umcf->dir);
+
+            if (ngx_file_info(path, &fi) == NGX_FILE_ERROR
+                || ngx_file_uniq(&fi) != st->ctl_ino)
+            {
+                ngx_http_uco_ctl_close(st);
+                ngx_http_uco_ctl_open(umcf, log);
+            }
+        }
+    }
+
+    if (st->ctl == NULL) {
+        return st->current;
+    }
+
+    g = __atomic_load_n(&st->ctl->generation, __ATOMIC_ACQUIRE);
+
+    if (g != 0
+        && (st->current == NULL || g != st->current->generation)
+        && (st->pending == NULL || g != st->pending->generation)
+        && g != st->refused)
+    {
+        ngx_http_uco_start(umcf, g, log);
+
+        /* a small file is validated before this very request is served */
+        if (st->pending != NULL) {
+            if (ngx_http_uco_step(umcf, NGX_HTTP_UCO_VERIFY_CHUNK, log)
+                == NGX_AGAIN)
+            {
+                ngx_add_timer(&st->verify_event, 1);
+            }
+        }
+    }
+
+    return st->current;
+}
+
+
+static void
+ngx_http_uco_ctl_open(ngx_http_uco_main_conf_t *umcf, ngx_log_t *log)
+{
+    void                  *p;
+    ngx_fd_t               fd;
+    ngx_file_info_t        fi;
+    ngx_http_uco_state_t  *st;
+    u_char                 path[NGX_MAX_PATH];
+
+    st = &umcf->state;
+
+    ngx_snprintf(path, sizeof(path), "%V/" UCO_SNAP_CTL_NAME "%Z",
+                 &umcf->dir);
+
+    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        /* the loader has not published yet: answered with 503 */
+        return;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_fd_info_n " \"%s\" failed", path);
+        goto done;
+    }
+
+    if (ngx_file_size(&fi) < UCO_CTL_SIZE) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "uco: control file \"%s\" is truncated", path);
+        goto done;
+    }
+
+    p = mmap(NULL, UCO_CTL_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "mmap(\"%s\") failed", path);
+        goto done;
+    }
+
+    if (uco_ctl_check(p, UCO_CTL_SIZE) != UCO_SNAP_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "uco: control file \"%s\" is invalid", path);
+        munmap(p, UCO_CTL_SIZE);
+        goto done;
+    }
+
+    st->ctl = p;
+    st->ctl_ino = ngx_file_uniq(&fi);
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", path);
+    }
+}
+
+
+static void
+ngx_http_uco_ctl_close(ngx_http_uco_state_t *st)
+{
+    if (st->ctl != NULL) {
+        munmap((void *) st->ctl, UCO_CTL_SIZE);
+        st->ctl = NULL;
+    }
+}
+
+
+/* map generation g and check its header; the checksum comes in steps */
+
+static void
+ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
+    ngx_log_t *log)
+{
+    int                    rc;
+    void                  *p;
+    ngx_fd_t               fd;
+    ngx_file_info_t        fi;
+    ngx_http_uco_snap_t   *s;
+    ngx_http_uco_state_t  *st;
+    u_char                 path[NGX_MAX_PATH];
+
+    st = &umcf->state;
+
+    if (st->pending != NULL) {
+        /* superseded before it was validated */
+        if (st->verify_event.timer_set) {
+            ngx_del_timer(&st->verify_event);
+        }
+
+        ngx_http_uco_release(st->pending);
+        st->pending = NULL;
+    }
+
+    st->refused = generation;
+
+    ngx_snprintf(path, sizeof(path), "%V/" UCO_SNAP_FILE_FMT "%Z",
+                 &umcf->dir, (unsigned long long) generation);
+
+    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "uco: snapshot generation %uL refused: cannot open "
+                      "\"%s\"", generation, path);
+        return;
+    }
+
+    s = NULL;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_fd_info_n " \"%s\" failed", path);
+        goto done;
+    }
+
+    if (ngx_file_size(&fi) < (off_t) sizeof(uco_snap_header_t)) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "uco: snapshot generation %uL refused: \"%s\": %s",
+                      generation, path,
+                      uco_snap_strerror(UCO_SNAP_ETRUNCATED));
+        goto done;
+    }
+
+    s = ngx_calloc(sizeof(ngx_http_uco_snap_t), log);
+    if (s == NULL) {
+        goto done;
+    }
+
+    s->len = (size_t) ngx_file_size(&fi);
+    s->generation = generation;
+
+    p = mmap(NULL, s->len, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "mmap(\"%s\") failed", path);
+        goto done;
+    }
+
+    s->map = p;
+
+    rc = uco_snap_open(&s->snap, s->map, s->len);
+
+    if (rc == UCO_SNAP_OK && s->snap.header->generation != generation) {
+        rc = UCO_SNAP_EHEADER;
+    }
+
+    if (rc == UCO_SNAP_OK) {
+        rc = uco_snap_verify_init(&s->verify);
+    }
+
+    if (rc != UCO_SNAP_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "uco: snapshot generation %uL refused: \"%s\": %s",
+                      generation, path, uco_snap_strerror(rc));
+        goto done;
+    }
+
+    st->pending = s;
+    st->refused = 0;
+    s = NULL;
+
+done:
+
+    ngx_http_uco_release(s);
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", path);
+    }
+}
+
+
+/* validate the pending generation a step further; swap when done */
+
+static ngx_int_t
+ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf, size_t budget,
+    ngx_log_t *log)
+{
+    int                    rc;
+    ngx_http_uco_snap_t   *s, *old;
+    ngx_http_uco_state_t  *st;
+
+    st = &umcf->state;
+    s = st->pending;
+
+    rc = uco_snap_verify_step(&s->snap, &s->verify, budget);
+
+    if (rc == UCO_SNAP_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    uco_snap_verify_free(&s->verify);
+    st->pending = NULL;
+
+    if (rc != UCO_SNAP_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "uco: snapshot generation %uL refused: %s; "
+                      "still serving generation %uL",
+                      s->generation, uco_snap_strerror(rc),
+                      st->current ? st->current->generation : 0);
+
+        st->refused = s->generation;
+        ngx_http_uco_release(s);
+
+        return NGX_ERROR;
+    }
+
+    old = st->current;
+    st->current = s;
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "uco: serving snapshot generation %uL "
+                  "(%uL cards, %uL partners, %uL programmes)",
+                  s->generation, s->snap.ncards, s->snap.npartners,
+                  s->snap.nprogrammes);
+
+    ngx_http_uco_release(old);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_uco_verify_handler(ngx_event_t *ev)
+{
+    ngx_http_uco_main_conf_t  *umcf;
+
+    umcf = ev->data;
+
+    if (umcf->state.pending == NULL) {
+        return;
+    }
+
+    if (ngx_http_uco_step(umcf, NGX_HTTP_UCO_VERIFY_CHUNK, ev->log)
+        == NGX_AGAIN)
+    {
+        ngx_add_timer(ev, 1);
+    }
+}
+
+
+static void
+ngx_http_uco_release(ngx_http_uco_snap_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+
+    uco_snap_verify_free(&s->verify);
+
+    if (s->map != NULL) {
+        munmap(s->map, s->len);
+    }
+
+    ngx_free(s);
+}
