@@ -29,7 +29,8 @@ static uint64_t uco_snap_hash(const uint8_t key[UCO_SNAP_KEY_LEN]);
 static const uco_snap_section_t *uco_snap_find_section(
     const uco_snap_header_t *h, uint32_t id);
 static int uco_snap_section_sizes(const uco_snap_counts_t *c,
-    uint64_t size[UCO_SNAP_SEC_LAST + 1], uint64_t count[UCO_SNAP_SEC_LAST + 1]);
+    uint64_t size[UCO_SNAP_SEC_LAST + 1],
+    uint64_t count[UCO_SNAP_SEC_LAST + 1]);
 static int uco_snap_hex(int c);
 static int uco_snap_verify_records(const uco_snap_t *s);
 static int uco_snap_in_window(const uco_snap_programme_t *pr,
@@ -847,7 +848,8 @@ uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
 
 static int
 uco_snap_section_sizes(const uco_snap_counts_t *c,
-    uint64_t size[UCO_SNAP_SEC_LAST + 1], uint64_t count[UCO_SNAP_SEC_LAST + 1])
+    uint64_t size[UCO_SNAP_SEC_LAST + 1],
+    uint64_t count[UCO_SNAP_SEC_LAST + 1])
 {
     uint64_t  cap, need;
     unsigned  id;
