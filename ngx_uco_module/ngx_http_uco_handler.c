@@ -52,6 +52,16 @@ ngx_http_uco_handler(ngx_http_request_t *r)
     ngx_http_uco_main_conf_t   *umcf;
     const uco_snap_partner_t   *partner;
 
+    /*
+     * The query names a card: cut it from the request line, which the
+     * error log appends to every line and $request shows.
+     */
+    if (r->args.len != 0 && r->args.data > r->request_line.data
+        && r->args.data <= r->request_line.data + r->request_line.len)
+    {
+        r->request_line.len = r->args.data - 1 - r->request_line.data;
+    }
+
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;

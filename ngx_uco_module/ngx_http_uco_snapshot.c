@@ -251,8 +251,9 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
 
     st->refused = generation;
 
-    ngx_snprintf(path, sizeof(path), "%V/" UCO_SNAP_FILE_FMT "%Z",
-                 &umcf->dir, (unsigned long long) generation);
+    ngx_snprintf(path, sizeof(path),
+                 "%V/" UCO_SNAP_FILE_PREFIX "%020uL" UCO_SNAP_FILE_SUFFIX "%Z",
+                 &umcf->dir, generation);
 
     fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {

@@ -25,7 +25,10 @@
 #define UCO_SNAP_MAX_RECORDS    0xfffffff0u
 
 /* the name of generation g inside the snapshot directory */
-#define UCO_SNAP_FILE_FMT       "snap-%020llu.ucs"
+#define UCO_SNAP_FILE_PREFIX    "snap-"
+#define UCO_SNAP_FILE_SUFFIX    ".ucs"
+#define UCO_SNAP_FILE_FMT       UCO_SNAP_FILE_PREFIX "%020llu" \
+                                UCO_SNAP_FILE_SUFFIX
 #define UCO_SNAP_CTL_NAME       "uco.ctl"
 
 
