@@ -55,7 +55,7 @@ loader: $(BUILD)/policy-loader
 $(NGX_BUILD)/Makefile: config
 	@mkdir -p $(BUILD)
 	rm -rf $(NGX_BUILD) && cp -r $(NGINX_SRC) $(NGX_BUILD)
-	cd $(NGX_BUILD) && if [ -f conf_flags ]; then \
+	@cd $(NGX_BUILD) && if [ -f conf_flags ]; then \
 	    . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) >/dev/null; \

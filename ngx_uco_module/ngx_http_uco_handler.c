@@ -27,7 +27,7 @@ static ngx_int_t ngx_http_uco_authenticate(ngx_http_request_t *r,
 static ngx_int_t ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b);
 static ngx_int_t ngx_http_uco_send_error(ngx_http_request_t *r,
-    ngx_http_uco_error_t *err);
+    uco_query_error_t *err);
 static u_char *ngx_http_uco_format(u_char *p, uint64_t generation,
     const uco_snap_result_t *res, int64_t amount);
 
@@ -46,8 +46,8 @@ ngx_http_uco_handler(ngx_http_request_t *r)
     uco_snap_when_t             when;
     ngx_http_uco_ctx_t         *ctx;
     ngx_http_uco_snap_t        *cur;
-    ngx_http_uco_error_t        err;
-    ngx_http_uco_query_t        q;
+    uco_query_t                 q;
+    uco_query_error_t           err;
     uco_snap_result_t           res;
     ngx_http_uco_main_conf_t   *umcf;
     const uco_snap_partner_t   *partner;
@@ -107,7 +107,9 @@ ngx_http_uco_handler(ngx_http_request_t *r)
         return ngx_http_uco_send_error(r, &err);
     }
 
-    if (ngx_http_uco_parse_query(r, &q, &err) != NGX_OK) {
+    if (uco_query_parse((const char *) r->args.data, r->args.len, &q, &err)
+        != 0)
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "uco: bad request from partner %uL: %s",
                       partner->id, err.code);
@@ -158,7 +160,7 @@ ngx_http_uco_authenticate(ngx_http_request_t *r, const uco_snap_t *snap,
     const uco_snap_partner_t **partner)
 {
     uint64_t                   id;
-    ngx_str_t                  secret;
+    uco_str_t                  secret;
     SHA256_CTX                 sha;
     const u_char              *want;
     const uco_snap_partner_t  *p;
@@ -166,7 +168,11 @@ ngx_http_uco_authenticate(ngx_http_request_t *r, const uco_snap_t *snap,
 
     static const u_char        nobody[SHA256_DIGEST_LENGTH];
 
-    if (ngx_http_uco_parse_credentials(r, &id, &secret) != NGX_OK) {
+    if (r->headers_in.authorization == NULL
+        || uco_query_credentials(
+               (const char *) r->headers_in.authorization->value.data,
+               r->headers_in.authorization->value.len, &id, &secret) != 0)
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "uco: missing or malformed credentials");
         return NGX_DECLINED;
@@ -238,7 +244,7 @@ ngx_http_uco_format(u_char *p, uint64_t generation,
 
 
 static ngx_int_t
-ngx_http_uco_send_error(ngx_http_request_t *r, ngx_http_uco_error_t *err)
+ngx_http_uco_send_error(ngx_http_request_t *r, uco_query_error_t *err)
 {
     ngx_buf_t        *b;
     ngx_table_elt_t  *h;

@@ -11,14 +11,11 @@
 #include <ngx_http.h>
 
 #include "uco_snap.h"
+#include "uco_query.h"
 
 
 /* bytes hashed per event-loop turn while a new generation is validated */
 #define NGX_HTTP_UCO_VERIFY_CHUNK  (4 * 1024 * 1024)
-
-
-#define ngx_http_uco_isalnum(c)                                           \
-    (((c) >= '0' && (c) <= '9') || (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z'))
 
 
 /* one mapped generation */
@@ -68,18 +65,6 @@ typedef struct {
 } ngx_http_uco_loc_conf_t;
 
 
-/* what a request asked, as validated by ngx_http_uco_request.c */
-typedef struct {
-    uint8_t                  key[UCO_SNAP_KEY_LEN];
-    ngx_str_t                card;
-    ngx_str_t                kind;
-    ngx_str_t                terminal;
-    ngx_str_t                amount;
-    int64_t                  amount_kopecks;
-    uco_id_kind_e            id_kind;
-} ngx_http_uco_query_t;
-
-
 /* per-request results, for the $uco_* variables */
 typedef struct {
     const char              *decision;
@@ -88,22 +73,10 @@ typedef struct {
 } ngx_http_uco_ctx_t;
 
 
-typedef struct {
-    ngx_uint_t               status;
-    const char              *code;
-    const char              *message;
-} ngx_http_uco_error_t;
-
-
 extern ngx_module_t  ngx_http_uco_module;
 
 
 ngx_int_t ngx_http_uco_handler(ngx_http_request_t *r);
-
-ngx_int_t ngx_http_uco_parse_query(ngx_http_request_t *r,
-    ngx_http_uco_query_t *q, ngx_http_uco_error_t *err);
-ngx_int_t ngx_http_uco_parse_credentials(ngx_http_request_t *r,
-    uint64_t *partner, ngx_str_t *secret);
 
 ngx_int_t ngx_http_uco_snapshot_init_process(ngx_cycle_t *cycle,
     ngx_http_uco_main_conf_t *umcf);

@@ -59,8 +59,9 @@ ngx_http_uco_tz_name_valid(ngx_str_t *name)
     for (i = 0; i < name->len; i++) {
         c = name->data[i];
 
-        if (!(ngx_http_uco_isalnum(c) || c == '/' || c == '_' || c == '-'
-              || c == '+'))
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+              || (c >= 'A' && c <= 'Z') || c == '/' || c == '_'
+              || c == '-' || c == '+'))
         {
             return NGX_ERROR;
         }

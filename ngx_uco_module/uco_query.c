@@ -1,0 +1,238 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * Query-string and credential parsing.  Nothing here logs or keeps a
+ * value: the results point into the caller's bytes.
+ */
+
+#include <string.h>
+#include <strings.h>
+
+#include "uco_query.h"
+
+
+static int uco_query_fail(uco_query_error_t *err, unsigned status,
+    const char *code, const char *message);
+static int uco_query_is(const uco_str_t *s, const char *lit);
+static int uco_query_terminal_valid(const uco_str_t *t);
+
+
+static int
+uco_query_fail(uco_query_error_t *err, unsigned status, const char *code,
+    const char *message)
+{
+    err->status = status;
+    err->code = code;
+    err->message = message;
+
+    return -1;
+}
+
+
+static int
+uco_query_is(const uco_str_t *s, const char *lit)
+{
+    size_t  n;
+
+    n = strlen(lit);
+
+    return s->len == n && memcmp(s->data, lit, n) == 0;
+}
+
+
+static int
+uco_query_terminal_valid(const uco_str_t *t)
+{
+    size_t         i;
+    unsigned char  c;
+
+    if (t->len == 0 || t->len > UCO_SNAP_TERMINAL_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < t->len; i++) {
+        c = (unsigned char) t->data[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+              || (c >= 'A' && c <= 'Z') || c == '.' || c == '_'
+              || c == ':' || c == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+uco_query_parse(const char *args, size_t len, uco_query_t *q,
+    uco_query_error_t *err)
+{
+    size_t       i;
+    int64_t      amount;
+    uco_str_t    name, value, *slot;
+    const char  *p, *end, *amp, *eq;
+
+    memset(q, 0, sizeof(uco_query_t));
+    q->amount_kopecks = -1;
+
+    p = args;
+    end = (args != NULL) ? args + len : NULL;
+
+    while (p < end) {
+        amp = memchr(p, '&', end - p);
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = memchr(p, '=', amp - p);
+
+        name.data = p;
+        name.len = (eq ? eq : amp) - p;
+        value.data = eq ? eq + 1 : amp;
+        value.len = eq ? (size_t) (amp - eq - 1) : 0;
+
+        p = amp + 1;
+
+        if (uco_query_is(&name, "card")) {
+            slot = &q->card;
+
+        } else if (uco_query_is(&name, "kind")) {
+            slot = &q->kind;
+
+        } else if (uco_query_is(&name, "terminal")) {
+            slot = &q->terminal;
+
+        } else if (uco_query_is(&name, "amount")) {
+            slot = &q->amount;
+
+        } else {
+            /* unknown parameters are ignored, for forward compatibility */
+            continue;
+        }
+
+        if (slot->data != NULL) {
+            return uco_query_fail(err, 400, "duplicate_parameter",
+                                  "a parameter was given more than once");
+        }
+
+        *slot = value;
+    }
+
+    if (q->kind.data == NULL || uco_query_is(&q->kind, "hashpan")) {
+        q->id_kind = UCO_ID_HASHPAN;
+
+    } else if (uco_query_is(&q->kind, "social")) {
+        q->id_kind = UCO_ID_SOCIAL;
+
+    } else {
+        return uco_query_fail(err, 400, "invalid_kind",
+                              "kind must be one of: hashpan, social");
+    }
+
+    if (q->card.len == 0) {
+        return uco_query_fail(err, 400, "missing_card",
+                              "the card parameter is required");
+    }
+
+    if (uco_snap_key(q->id_kind, q->card.data, q->card.len, q->key)
+        != UCO_SNAP_OK)
+    {
+        return uco_query_fail(err, 400, "invalid_card",
+                              q->id_kind == UCO_ID_HASHPAN
+                              ? "a hashpan card is 64 hexadecimal digits"
+                              : "a social card number is 1 to 28 digits");
+    }
+
+    if (q->amount.data != NULL) {
+        if (q->amount.len == 0
+            || q->amount.len > UCO_QUERY_MAX_AMOUNT_DIGITS)
+        {
+            goto bad_amount;
+        }
+
+        amount = 0;
+
+        for (i = 0; i < q->amount.len; i++) {
+            if (q->amount.data[i] < '0' || q->amount.data[i] > '9') {
+                goto bad_amount;
+            }
+
+            /* 12 digits: no overflow, and amount * 10000 fits too */
+            amount = amount * 10 + (q->amount.data[i] - '0');
+        }
+
+        q->amount_kopecks = amount;
+    }
+
+    if (q->terminal.data != NULL && !uco_query_terminal_valid(&q->terminal))
+    {
+        return uco_query_fail(err, 400, "invalid_terminal",
+                              "a terminal id is 1 to 32 characters of "
+                              "A-Z a-z 0-9 . _ : -");
+    }
+
+    return 0;
+
+bad_amount:
+
+    return uco_query_fail(err, 400, "invalid_amount",
+                          "amount is a whole number of kopecks, "
+                          "at most 12 digits");
+}
+
+
+int
+uco_query_credentials(const char *value, size_t len, uint64_t *partner,
+    uco_str_t *secret)
+{
+    size_t       scheme;
+    uint64_t     id;
+    const char  *p, *end, *dot;
+
+    scheme = sizeof("Bearer ") - 1;
+
+    if (value == NULL || len < scheme
+        || strncasecmp(value, "Bearer ", scheme) != 0)
+    {
+        return -1;
+    }
+
+    p = value + scheme;
+    end = value + len;
+
+    while (p < end && *p == ' ') {
+        p++;
+    }
+
+    dot = memchr(p, '.', end - p);
+
+    if (dot == NULL || dot == p
+        || dot - p > UCO_QUERY_MAX_PARTNER_DIGITS
+        || end - dot - 1 <= 0 || end - dot - 1 > UCO_QUERY_MAX_SECRET)
+    {
+        return -1;
+    }
+
+    id = 0;
+
+    for ( /* void */ ; p < dot; p++) {
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+
+        /* 19 digits cannot overflow 64 bits */
+        id = id * 10 + (uint64_t) (*p - '0');
+    }
+
+    if (id == 0) {
+        return -1;
+    }
+
+    *partner = id;
+    secret->data = dot + 1;
+    secret->len = (size_t) (end - dot - 1);
+
+    return 0;
+}

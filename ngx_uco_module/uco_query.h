@@ -1,0 +1,54 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * Parsing what a partner sends: the query string and the credentials.
+ * Plain C like uco_snap.[ch], so that the fuzzers drive exactly the code
+ * the module runs.  Values are checked against their character sets, so
+ * no percent-decoding is needed: an encoded byte is simply invalid.
+ */
+
+#ifndef UCO_QUERY_H
+#define UCO_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uco_snap.h"
+
+
+#define UCO_QUERY_MAX_AMOUNT_DIGITS   12
+#define UCO_QUERY_MAX_PARTNER_DIGITS  19
+#define UCO_QUERY_MAX_SECRET          256
+
+
+typedef struct {
+    const char  *data;      /* NULL when the parameter is absent */
+    size_t       len;
+} uco_str_t;
+
+typedef struct {
+    uco_str_t      card;
+    uco_str_t      kind;
+    uco_str_t      terminal;
+    uco_str_t      amount;
+    int64_t        amount_kopecks;  /* -1 when absent */
+    uco_id_kind_e  id_kind;
+    uint8_t        key[UCO_SNAP_KEY_LEN];
+} uco_query_t;
+
+/* a client error: HTTP status, stable code, human message */
+typedef struct {
+    unsigned     status;
+    const char  *code;
+    const char  *message;
+} uco_query_error_t;
+
+
+/* 0 on success, -1 with *err filled */
+int uco_query_parse(const char *args, size_t len, uco_query_t *q,
+    uco_query_error_t *err);
+/* "Bearer <partner>.<secret>": 0 on success, -1 if malformed */
+int uco_query_credentials(const char *value, size_t len, uint64_t *partner,
+    uco_str_t *secret);
+
+#endif /* UCO_QUERY_H */
