@@ -27,9 +27,14 @@ LOADER_HDR = $(wildcard policy-loader/*.h)
 
 DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              postgresql postgresql-contrib libtest-base-perl \
-             libfaketime faketime curl libjson-pp-perl
+             libfaketime faketime curl clang libclang-rt-14-dev
 
-.PHONY: all module loader test unit run deps clean style
+FUZZ_TARGETS = snapshot query
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=undefined -Ingx_uco_module
+
+.PHONY: all module loader test unit run deps clean style fuzz fuzz-build
 
 all: module loader
 
@@ -81,6 +86,27 @@ $(BUILD)/uco_snap_test: t/unit/uco_snap_test.c $(SNAP_SRC) $(SNAP_HDR)
 	    -o $@ t/unit/uco_snap_test.c $(SNAP_SRC) -lcrypto
 
 unit: $(BUILD)/uco_snap_test
+
+# libFuzzer targets (clang); each runs FUZZ_SECONDS on a copy of its
+# seed corpus, so the repository's seeds stay small and reviewed.
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(SNAP_SRC) ngx_uco_module/uco_query.c
+	@mkdir -p $(BUILD)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(SNAP_SRC) ngx_uco_module/uco_query.c \
+	    -lcrypto
+
+fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
+
+fuzz: deps fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    rm -rf $(BUILD)/corpus-$$t && mkdir -p $(BUILD)/corpus-$$t && \
+	    cp fuzz/corpus/$$t/* $(BUILD)/corpus-$$t/ && \
+	    echo "fuzz_$$t: $(FUZZ_SECONDS) s" && \
+	    $(BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -artifact_prefix=$(BUILD)/crash-$$t- -print_final_stats=1 \
+	        $(BUILD)/corpus-$$t 2>&1 | \
+	        grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' ; \
+	    test $${PIPESTATUS[0]} = 0 || exit 1; \
+	done
 
 style:
 	@sh tools/check-style
