@@ -108,19 +108,15 @@ CREATE TABLE IF NOT EXISTS uco.change_log (
 CREATE OR REPLACE FUNCTION uco.log_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    r record;
-    k text;
+    r jsonb;
 BEGIN
-    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    -- jsonb: PL/pgSQL would resolve every field of a record in a CASE.
+    IF TG_OP = 'DELETE' THEN r := to_jsonb(OLD); ELSE r := to_jsonb(NEW); END IF;
     -- Key by owning row, never by identifier value.
-    k := CASE TG_TABLE_NAME
-             WHEN 'card_identifier' THEN r.card_id::text
-             WHEN 'partner_terminal' THEN r.partner_id::text
-             WHEN 'category' THEN r.bit::text
-             ELSE r.id::text
-         END;
     INSERT INTO uco.change_log (tbl, op, row_key)
-        VALUES (TG_TABLE_NAME, lower(TG_OP), k);
+        VALUES (TG_TABLE_NAME, lower(TG_OP),
+                coalesce(r ->> 'id', r ->> 'card_id', r ->> 'partner_id',
+                         r ->> 'bit'));
     PERFORM pg_notify('uco_change', TG_TABLE_NAME);
     RETURN NULL;
 END $$;
