@@ -109,22 +109,21 @@ ngx_http_uco_snapshot_current(ngx_http_uco_main_conf_t *umcf,
     st = &umcf->state;
     now = ngx_time();
 
-    if (now != st->ctl_checked) {
+    if (st->ctl == NULL) {
+        /* nothing published yet: one open() per request until it is */
+        ngx_http_uco_ctl_open(umcf, log);
+
+    } else if (now != st->ctl_checked) {
         st->ctl_checked = now;
 
-        if (st->ctl == NULL) {
+        ngx_snprintf(path, sizeof(path), "%V/" UCO_SNAP_CTL_NAME "%Z",
+                     &umcf->dir);
+
+        if (ngx_file_info(path, &fi) == NGX_FILE_ERROR
+            || ngx_file_uniq(&fi) != st->ctl_ino)
+        {
+            ngx_http_uco_ctl_close(st);
             ngx_http_uco_ctl_open(umcf, log);
-
-        } else {
-            ngx_snprintf(path, sizeof(path), "%V/" UCO_SNAP_CTL_NAME "%Z",
-                         &umcf->dir);
-
-            if (ngx_file_info(path, &fi) == NGX_FILE_ERROR
-                || ngx_file_uniq(&fi) != st->ctl_ino)
-            {
-                ngx_http_uco_ctl_close(st);
-                ngx_http_uco_ctl_open(umcf, log);
-            }
         }
     }
 

@@ -32,7 +32,8 @@ static int uco_snap_section_sizes(const uco_snap_counts_t *c,
     uint64_t size[UCO_SNAP_SEC_LAST + 1],
     uint64_t count[UCO_SNAP_SEC_LAST + 1]);
 static int uco_snap_hex(int c);
-static int uco_snap_verify_records(const uco_snap_t *s);
+static int uco_snap_verify_records(const uco_snap_t *s,
+    uco_snap_verify_t *v, uint64_t end);
 static int uco_snap_in_window(const uco_snap_programme_t *pr,
     const uco_snap_when_t *w);
 static int uco_snap_better(const uco_snap_programme_t *a, uint64_t da,
@@ -293,15 +294,18 @@ uco_snap_verify_free(uco_snap_verify_t *v)
 
 
 /*
- * Hashes about budget bytes per call so that a large file can be
- * validated between requests; returns AGAIN until the last step.
+ * Does about budget bytes of work per call, so that a large file can be
+ * validated between requests: the checksum, then the records.  Returns
+ * AGAIN while work is left, then OK or the error.
  */
 
 int
 uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
     size_t budget)
 {
+    int                rc;
     size_t             n;
+    uint64_t           total, end;
     unsigned int       mdlen;
     unsigned char      md[EVP_MAX_MD_SIZE];
     uco_snap_header_t  h;
@@ -339,6 +343,8 @@ uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
         }
 
         v->pos += n;
+        budget -= n;
+
         if (v->pos < s->len) {
             return UCO_SNAP_AGAIN;
         }
@@ -352,11 +358,33 @@ uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
         }
 
         v->phase = UCO_SNAP_PHASE_RECORDS;
-        return UCO_SNAP_AGAIN;
+        v->pos = 0;
+        v->used = 0;
+        /* fall through */
 
     case UCO_SNAP_PHASE_RECORDS:
+        total = s->ncards + s->nidents + s->npartners + s->nprogrammes;
+
+        /* about 16 bytes of record per byte of budget hashed */
+        n = budget / 16 + 1;
+        end = (total - v->pos > n) ? v->pos + n : total;
+
+        rc = uco_snap_verify_records(s, v, end);
+        if (rc != UCO_SNAP_OK) {
+            return rc;
+        }
+
+        if (v->pos < total) {
+            return UCO_SNAP_AGAIN;
+        }
+
+        if (v->used == s->nidents) {
+            /* no free slot: a miss would probe forever */
+            return UCO_SNAP_ERECORD;
+        }
+
         v->phase = UCO_SNAP_PHASE_DONE;
-        return uco_snap_verify_records(s);
+        return UCO_SNAP_OK;
 
     default:
         return UCO_SNAP_OK;
@@ -365,64 +393,72 @@ uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
 
 
 /*
- * Record checks: enum ranges, partner ranges, sort order.  Lookups check
- * indices again, so a file that passes here but is still odd cannot make
- * a reader go out of bounds; these checks catch a writer's bug early.
+ * Record checks, from v->pos up to end over cards, identifiers, partners
+ * and programmes in turn: enum ranges, partner ranges, sort order.
+ * Lookups check indices again, so a file that passes here but is still
+ * odd cannot make a reader go out of bounds; these catch a writer's bug.
  */
 
 static int
-uco_snap_verify_records(const uco_snap_t *s)
+uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t end)
 {
-    uint64_t                     i, used;
+    uint64_t                     i;
     const uco_snap_card_t       *c;
     const uco_snap_partner_t    *p;
     const uco_snap_programme_t  *pr;
 
-    for (i = 0; i < s->ncards; i++) {
-        c = &s->cards[i];
+    for ( /* void */ ; v->pos < end; v->pos++) {
+        i = v->pos;
 
-        if (c->status < UCO_CARD_ACTIVE || c->status > UCO_CARD_REPLACED
-            || c->kind < UCO_CARD_BANK || c->kind > UCO_CARD_NON_FINANCIAL)
-        {
-            return UCO_SNAP_ERECORD;
-        }
-    }
+        if (i < s->ncards) {
+            c = &s->cards[i];
 
-    used = 0;
+            if (c->status < UCO_CARD_ACTIVE || c->status > UCO_CARD_REPLACED
+                || c->kind < UCO_CARD_BANK
+                || c->kind > UCO_CARD_NON_FINANCIAL)
+            {
+                return UCO_SNAP_ERECORD;
+            }
 
-    for (i = 0; i < s->nidents; i++) {
-        if (s->idents[i].card == UCO_SNAP_EMPTY) {
             continue;
         }
 
-        if (s->idents[i].card >= s->ncards) {
-            return UCO_SNAP_ERECORD;
+        i -= s->ncards;
+
+        if (i < s->nidents) {
+            if (s->idents[i].card == UCO_SNAP_EMPTY) {
+                continue;
+            }
+
+            if (s->idents[i].card >= s->ncards) {
+                return UCO_SNAP_ERECORD;
+            }
+
+            v->used++;
+            continue;
         }
 
-        used++;
-    }
+        i -= s->nidents;
 
-    if (used == s->nidents) {
-        /* no free slot: a miss would probe forever */
-        return UCO_SNAP_ERECORD;
-    }
+        if (i < s->npartners) {
+            p = &s->partners[i];
 
-    for (i = 0; i < s->npartners; i++) {
-        p = &s->partners[i];
+            if (p->status < UCO_PARTNER_ACTIVE
+                || p->status > UCO_PARTNER_SUSPENDED
+                || p->programme_first > s->nprogrammes
+                || p->programme_count > s->nprogrammes - p->programme_first
+                || p->terminal_first > s->nterminals
+                || p->terminal_count > s->nterminals - p->terminal_first
+                || (i > 0 && s->partners[i - 1].id >= p->id))
+            {
+                return UCO_SNAP_ERECORD;
+            }
 
-        if (p->status < UCO_PARTNER_ACTIVE
-            || p->status > UCO_PARTNER_SUSPENDED
-            || p->programme_first > s->nprogrammes
-            || p->programme_count > s->nprogrammes - p->programme_first
-            || p->terminal_first > s->nterminals
-            || p->terminal_count > s->nterminals - p->terminal_first
-            || (i > 0 && s->partners[i - 1].id >= p->id))
-        {
-            return UCO_SNAP_ERECORD;
+            continue;
         }
-    }
 
-    for (i = 0; i < s->nprogrammes; i++) {
+        i -= s->npartners;
         pr = &s->programmes[i];
 
         if (pr->type < UCO_DISCOUNT_PERCENT || pr->type > UCO_DISCOUNT_FIXED

@@ -201,7 +201,8 @@ typedef struct {
 /* Incremental validation state: checksum and record checks in steps. */
 typedef struct {
     void      *md;              /* EVP_MD_CTX */
-    uint64_t   pos;
+    uint64_t   pos;             /* bytes hashed, then records checked */
+    uint64_t   used;            /* occupied identifier slots seen */
     int        phase;
 } uco_snap_verify_t;
 
