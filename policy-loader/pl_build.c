@@ -1,0 +1,767 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * Tables to snapshot.  Counts come first, in the same REPEATABLE READ
+ * transaction as the COPY streams, so that the file can be sized and
+ * mapped before any row arrives and rows go straight into it: no copy
+ * of the data is held in memory.  Every row is checked; anything that
+ * cannot be represented is a build error and the last good snapshot
+ * stays published.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <time.h>
+
+#include "pl_build.h"
+
+
+/*
+ * How far below the first watermark a late commit is looked for: a
+ * write transaction would have to stay open over this many changes.
+ */
+#define PL_BUILD_FIRST_WINDOW   1000000
+
+#define PL_BUILD_DAYS(col)                                                  \
+    "CASE WHEN isfinite(" col ") THEN " col " - date '1970-01-01' "
+
+#define PL_BUILD_SQL_CARDS                                                  \
+    "SELECT c.id, c.kind, c.status, "                                       \
+    PL_BUILD_DAYS("c.valid_until")                                          \
+    "WHEN c.valid_until > date '1970-01-01' THEN 2147483647 "               \
+    "ELSE -2147483648 END, h.categories "                                   \
+    "FROM uco.card c JOIN uco.holder h ON h.id = c.holder_id "              \
+    "ORDER BY c.id"
+
+#define PL_BUILD_SQL_IDENTS                                                 \
+    "SELECT kind, value, card_id FROM uco.card_identifier"
+
+#define PL_BUILD_SQL_PARTNERS                                               \
+    "SELECT id, status, secret_sha256 FROM uco.partner ORDER BY id"
+
+/* "C": the bytewise order that lookups of zero-padded ids rely on */
+#define PL_BUILD_SQL_TERMINALS                                              \
+    "SELECT partner_id, terminal FROM uco.partner_terminal "                \
+    "ORDER BY partner_id, terminal COLLATE \"C\""
+
+/* NULL dates are open ends; infinite ones become open ends as well */
+#define PL_BUILD_SQL_PROGRAMMES                                             \
+    "SELECT id, partner_id, required_categories, discount_type, "           \
+    "(discount_percent * 100)::bigint, discount_kopecks, "                  \
+    PL_BUILD_DAYS("valid_from")                                             \
+    "WHEN valid_from > date '1970-01-01' THEN 2147483647 END, "             \
+    PL_BUILD_DAYS("valid_to")                                               \
+    "WHEN valid_to < date '1970-01-01' THEN -2147483648 END, "              \
+    "card_kind, weekdays, hour_from, hour_to "                              \
+    "FROM uco.programme WHERE active ORDER BY partner_id, id"
+
+
+static int pl_build_copy(pl_build_t *b, pl_pg_t *pg, const char *what,
+    const char *sql, int nfields, pl_pg_row_pt row, uint64_t expect);
+static int pl_build_row(pl_build_t *b, uint64_t count, const char *what);
+static int pl_build_card(void *data, char **f);
+static int pl_build_ident(void *data, char **f);
+static int pl_build_partner(void *data, char **f);
+static int pl_build_terminal(void *data, char **f);
+static int pl_build_programme(void *data, char **f);
+static int pl_build_partner_at(pl_build_t *b, const char *field,
+    uint64_t *index);
+static void pl_build_ranges(pl_build_t *b);
+static int pl_build_card_index(pl_build_t *b, uint64_t id, uint32_t *index);
+static int pl_build_card_kind(const char *s);
+
+
+pl_build_t *
+pl_build_new(volatile sig_atomic_t *stop)
+{
+    pl_build_t  *b;
+
+    b = calloc(1, sizeof(pl_build_t));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->stop = stop;
+
+    return b;
+}
+
+
+void
+pl_build_free(pl_build_t *b)
+{
+    free(b);
+}
+
+
+/*
+ * The first statement of the transaction: it fixes the snapshot that
+ * every COPY after it reads.  Counts size the file; the mark places it
+ * in the change log.
+ */
+
+int
+pl_build_count(pl_build_t *b, pl_pg_t *pg)
+{
+    char      floor[64], sql[1024];
+    uint64_t  v[10];
+
+    b->err = 0;
+    b->errstr[0] = '\0';
+
+    if (b->have_synced) {
+        snprintf(floor, sizeof(floor), "least(%llu, w.w)",
+                 (unsigned long long) b->synced.floor);
+
+    } else {
+        snprintf(floor, sizeof(floor), "greatest(w.w - %d, 0)",
+                 PL_BUILD_FIRST_WINDOW);
+    }
+
+    snprintf(sql, sizeof(sql),
+             "SELECT "
+             "(SELECT count(*) FROM uco.card c "
+             "JOIN uco.holder h ON h.id = c.holder_id), "
+             "(SELECT count(*) FROM uco.card_identifier), "
+             "(SELECT count(*) FROM uco.partner), "
+             "(SELECT count(*) FROM uco.partner_terminal), "
+             "(SELECT count(*) FROM uco.programme WHERE active), "
+             "w.w, f.f, "
+             "(SELECT count(*) FROM uco.change_log "
+             "WHERE id > f.f AND id <= w.w), "
+             "pg_snapshot_xmin(pg_current_snapshot()), "
+             "pg_snapshot_xmax(pg_current_snapshot()) "
+             "FROM (SELECT coalesce(max(id), 0) AS w "
+             "FROM uco.change_log) w, "
+             "LATERAL (SELECT %s AS f) f", floor);
+
+    if (pl_pg_query_u64(pg, sql, v, 10) != PL_OK) {
+        pl_error(b, pg->err, "counting: %s", pg->errstr);
+        return PL_ERR;
+    }
+
+    b->counts.cards = v[0];
+    b->counts.idents = v[1];
+    b->counts.partners = v[2];
+    b->counts.terminals = v[3];
+    b->counts.programmes = v[4];
+
+    b->mark.watermark = v[5];
+    b->mark.floor = v[6];
+    b->mark.seen = v[7];
+    b->mark.xmax = v[9];
+
+    /* no writer was running, or no id is missing: nothing can come late */
+    if (v[8] == v[9] || b->mark.seen == b->mark.watermark - b->mark.floor) {
+        b->mark.floor = b->mark.watermark;
+        b->mark.seen = 0;
+    }
+
+    return PL_OK;
+}
+
+
+int
+pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size)
+{
+    int  rc;
+
+    rc = uco_snap_init(buf, size, &b->counts);
+    if (rc != UCO_SNAP_OK) {
+        pl_error(b, PL_EDATA, "snapshot layout: %s", uco_snap_strerror(rc));
+        return PL_ERR;
+    }
+
+    b->buf = buf;
+    b->cards = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
+    b->partners = uco_snap_section(buf, UCO_SNAP_SEC_PARTNERS);
+    b->programmes = uco_snap_section(buf, UCO_SNAP_SEC_PROGRAMMES);
+    b->terminals = uco_snap_section(buf, UCO_SNAP_SEC_TERMINALS);
+
+    /* cards before identifiers, partners before their ranges */
+
+    if (pl_build_copy(b, pg, "cards", PL_BUILD_SQL_CARDS, 5,
+                      pl_build_card, b->counts.cards) != PL_OK
+        || pl_build_copy(b, pg, "identifiers", PL_BUILD_SQL_IDENTS, 3,
+                         pl_build_ident, b->counts.idents) != PL_OK
+        || pl_build_copy(b, pg, "partners", PL_BUILD_SQL_PARTNERS, 3,
+                         pl_build_partner, b->counts.partners) != PL_OK
+        || pl_build_copy(b, pg, "terminals", PL_BUILD_SQL_TERMINALS, 2,
+                         pl_build_terminal, b->counts.terminals) != PL_OK
+        || pl_build_copy(b, pg, "programmes", PL_BUILD_SQL_PROGRAMMES, 12,
+                         pl_build_programme, b->counts.programmes) != PL_OK)
+    {
+        return PL_ERR;
+    }
+
+    pl_build_ranges(b);
+
+    return PL_OK;
+}
+
+
+int
+pl_build_seal(pl_build_t *b, uint64_t generation)
+{
+    int  rc;
+
+    rc = uco_snap_seal(b->buf, generation, (uint64_t) time(NULL),
+                       b->mark.watermark);
+    if (rc != UCO_SNAP_OK) {
+        pl_error(b, PL_EDATA, "sealing: %s", uco_snap_strerror(rc));
+        return PL_ERR;
+    }
+
+    return PL_OK;
+}
+
+
+/*
+ * The build's mark becomes the one changes are compared with: after a
+ * publish, and after a build refused for its data, which would only
+ * be refused again until something changes.
+ */
+
+void
+pl_build_accept(pl_build_t *b)
+{
+    b->synced = b->mark;
+    b->have_synced = 1;
+}
+
+
+/* one cheap query per tick: an index range scan above the floor */
+
+int
+pl_build_changed(pl_build_t *b, pl_pg_t *pg, int *changed)
+{
+    char              sql[512];
+    uint64_t          v[3];
+    pl_build_mark_t  *m;
+
+    m = &b->synced;
+
+    if (!b->have_synced) {
+        *changed = 1;
+        return PL_OK;
+    }
+
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce(max(id), %llu), "
+             "count(*) FILTER (WHERE id <= %llu), "
+             "pg_snapshot_xmin(pg_current_snapshot()) "
+             "FROM uco.change_log WHERE id > %llu",
+             (unsigned long long) m->floor,
+             (unsigned long long) m->watermark,
+             (unsigned long long) m->floor);
+
+    if (pl_pg_query_u64(pg, sql, v, 3) != PL_OK) {
+        pl_error(b, pg->err, "checking for changes: %s", pg->errstr);
+        return PL_ERR;
+    }
+
+    *changed = 0;
+
+    if (v[0] != m->watermark) {
+        pl_log(PL_LOG_DEBUG, "change log moved from %llu to %llu",
+               (unsigned long long) m->watermark,
+               (unsigned long long) v[0]);
+        *changed = 1;
+
+    } else if (v[1] != m->seen) {
+        pl_log(PL_LOG_DEBUG, "a change below watermark %llu committed late",
+               (unsigned long long) m->watermark);
+        *changed = 1;
+
+    } else if (m->floor < m->watermark && v[2] >= m->xmax) {
+        /* every writer of the build's time has ended: holes are final */
+        m->floor = m->watermark;
+        m->seen = 0;
+    }
+
+    return PL_OK;
+}
+
+
+static int
+pl_build_copy(pl_build_t *b, pl_pg_t *pg, const char *what, const char *sql,
+    int nfields, pl_pg_row_pt row, uint64_t expect)
+{
+    b->n = 0;
+    b->partner = 0;
+
+    if (pl_pg_copy(pg, sql, nfields, row, b) != PL_OK) {
+        /* a callback's own error says more than "stopped by callback" */
+        if (b->err == 0) {
+            pl_error(b, pg->err, "reading %s: %s", what, pg->errstr);
+        }
+
+        return PL_ERR;
+    }
+
+    if (b->n != expect) {
+        pl_error(b, PL_EDATA, "reading %s: %llu rows, counted %llu", what,
+                 (unsigned long long) b->n, (unsigned long long) expect);
+        return PL_ERR;
+    }
+
+    return PL_OK;
+}
+
+
+/* checked before every row: room for it, and no stop request */
+
+static int
+pl_build_row(pl_build_t *b, uint64_t count, const char *what)
+{
+    if (*b->stop) {
+        pl_error(b, PL_ESTOP, "interrupted");
+        return PL_ERR;
+    }
+
+    if (b->n >= count) {
+        pl_error(b, PL_EDATA, "reading %s: more rows than counted", what);
+        return PL_ERR;
+    }
+
+    return PL_OK;
+}
+
+
+/* id, kind, status, valid_until days, categories */
+
+static int
+pl_build_card(void *data, char **f)
+{
+    int               kind, status;
+    int64_t           id, days, cats;
+    pl_build_t       *b;
+    uco_snap_card_t  *c;
+
+    b = data;
+
+    if (pl_build_row(b, b->counts.cards, "cards") != PL_OK) {
+        return PL_ERR;
+    }
+
+    if (pl_pg_int(f[0], 1, INT64_MAX, &id) != PL_OK) {
+        pl_error(b, PL_EDATA, "card: bad id");
+        return PL_ERR;
+    }
+
+    kind = pl_build_card_kind(f[1]);
+
+    status = 0;
+    if (f[2] != NULL) {
+        status = strcmp(f[2], "active") == 0 ? UCO_CARD_ACTIVE
+                 : strcmp(f[2], "blocked") == 0 ? UCO_CARD_BLOCKED
+                 : strcmp(f[2], "expired") == 0 ? UCO_CARD_EXPIRED
+                 : strcmp(f[2], "replaced") == 0 ? UCO_CARD_REPLACED : 0;
+    }
+
+    if (kind == 0 || status == 0
+        || pl_pg_int(f[3], INT32_MIN, INT32_MAX, &days) != PL_OK
+        || pl_pg_int(f[4], INT64_MIN, INT64_MAX, &cats) != PL_OK)
+    {
+        pl_error(b, PL_EDATA, "card %lld: bad kind, status, valid_until "
+                 "or categories", (long long) id);
+        return PL_ERR;
+    }
+
+    if (b->n > 0 && b->cards[b->n - 1].id >= (uint64_t) id) {
+        pl_error(b, PL_EDATA, "card %lld: cards not in id order",
+                 (long long) id);
+        return PL_ERR;
+    }
+
+    c = &b->cards[b->n++];
+    memset(c, 0, sizeof(uco_snap_card_t));
+    c->id = (uint64_t) id;
+    c->categories = (uint64_t) cats;    /* the bit pattern of the bigint */
+    c->valid_until = (int32_t) days;
+    c->status = (uint8_t) status;
+    c->kind = (uint8_t) kind;
+
+    return PL_OK;
+}
+
+
+/* kind, value, card_id; the value is never logged */
+
+static int
+pl_build_ident(void *data, char **f)
+{
+    int             rc;
+    int64_t         card;
+    uint8_t         key[UCO_SNAP_KEY_LEN];
+    uint32_t        index;
+    pl_build_t     *b;
+    const char     *kname;
+    uco_id_kind_e   kind;
+
+    b = data;
+
+    if (pl_build_row(b, b->counts.idents, "identifiers") != PL_OK) {
+        return PL_ERR;
+    }
+
+    if (pl_pg_int(f[2], 1, INT64_MAX, &card) != PL_OK || f[0] == NULL
+        || f[1] == NULL)
+    {
+        pl_error(b, PL_EDATA, "identifier: bad card id, kind or value");
+        return PL_ERR;
+    }
+
+    if (strcmp(f[0], "hashpan") == 0) {
+        kind = UCO_ID_HASHPAN;
+
+    } else if (strcmp(f[0], "social") == 0) {
+        kind = UCO_ID_SOCIAL;
+
+    } else {
+        pl_error(b, PL_EDATA, "card %lld: unknown identifier kind",
+                 (long long) card);
+        return PL_ERR;
+    }
+
+    kname = f[0];
+
+    if (uco_snap_key(kind, f[1], strlen(f[1]), key) != UCO_SNAP_OK) {
+        pl_error(b, PL_EDATA, "card %lld: malformed %s identifier",
+                 (long long) card, kname);
+        return PL_ERR;
+    }
+
+    if (pl_build_card_index(b, (uint64_t) card, &index) != PL_OK) {
+        pl_error(b, PL_EDATA, "card %lld: %s identifier of a card not in "
+                 "the snapshot", (long long) card, kname);
+        return PL_ERR;
+    }
+
+    rc = uco_snap_ident_add(b->buf, key, index);
+    if (rc != UCO_SNAP_OK) {
+        pl_error(b, PL_EDATA, "card %lld: %s identifier: %s",
+                 (long long) card, kname, uco_snap_strerror(rc));
+        return PL_ERR;
+    }
+
+    b->n++;
+
+    return PL_OK;
+}
+
+
+/* id, status, secret_sha256 */
+
+static int
+pl_build_partner(void *data, char **f)
+{
+    int                  status;
+    int64_t              id;
+    pl_build_t          *b;
+    uco_snap_partner_t  *p;
+
+    b = data;
+
+    if (pl_build_row(b, b->counts.partners, "partners") != PL_OK) {
+        return PL_ERR;
+    }
+
+    if (pl_pg_int(f[0], 1, INT64_MAX, &id) != PL_OK) {
+        pl_error(b, PL_EDATA, "partner: bad id");
+        return PL_ERR;
+    }
+
+    if (b->n > 0 && b->partners[b->n - 1].id >= (uint64_t) id) {
+        pl_error(b, PL_EDATA, "partner %lld: partners not in id order",
+                 (long long) id);
+        return PL_ERR;
+    }
+
+    status = 0;
+    if (f[1] != NULL) {
+        status = strcmp(f[1], "active") == 0 ? UCO_PARTNER_ACTIVE
+                 : strcmp(f[1], "suspended") == 0 ? UCO_PARTNER_SUSPENDED
+                 : 0;
+    }
+
+    p = &b->partners[b->n];
+    memset(p, 0, sizeof(uco_snap_partner_t));
+
+    if (status == 0
+        || pl_pg_bytea(f[2], p->secret_sha256, sizeof(p->secret_sha256))
+           != PL_OK)
+    {
+        pl_error(b, PL_EDATA, "partner %lld: bad status or secret_sha256",
+                 (long long) id);
+        return PL_ERR;
+    }
+
+    p->id = (uint64_t) id;
+    p->status = (uint8_t) status;
+    b->n++;
+
+    return PL_OK;
+}
+
+
+/* partner_id, terminal: ordered, so a partner's range is contiguous */
+
+static int
+pl_build_terminal(void *data, char **f)
+{
+    size_t                len;
+    uint64_t              i;
+    pl_build_t           *b;
+    uco_snap_partner_t   *p;
+    uco_snap_terminal_t  *t;
+
+    b = data;
+
+    if (pl_build_row(b, b->counts.terminals, "terminals") != PL_OK
+        || pl_build_partner_at(b, f[0], &i) != PL_OK)
+    {
+        return PL_ERR;
+    }
+
+    p = &b->partners[i];
+
+    len = f[1] != NULL ? strlen(f[1]) : 0;
+    if (len == 0 || len > UCO_SNAP_TERMINAL_LEN) {
+        pl_error(b, PL_EDATA, "partner %llu: terminal id of %zu bytes",
+                 (unsigned long long) p->id, len);
+        return PL_ERR;
+    }
+
+    t = &b->terminals[b->n];
+    memset(t, 0, sizeof(uco_snap_terminal_t));
+    memcpy(t->id, f[1], len);
+
+    if (p->terminal_count == 0) {
+        p->terminal_first = (uint32_t) b->n;
+
+    } else if (memcmp(t[-1].id, t->id, UCO_SNAP_TERMINAL_LEN) >= 0) {
+        pl_error(b, PL_EDATA, "partner %llu: terminals not in bytewise "
+                 "order", (unsigned long long) p->id);
+        return PL_ERR;
+    }
+
+    p->terminal_count++;
+    b->n++;
+
+    return PL_OK;
+}
+
+
+/*
+ * id, partner_id, required_categories, discount_type, percent * 100,
+ * kopecks, valid_from days, valid_to days, card_kind, weekdays,
+ * hour_from, hour_to
+ */
+
+static int
+pl_build_programme(void *data, char **f)
+{
+    int                    type, kind;
+    int64_t                id, cats, value, from, to, wd, hf, ht;
+    uint64_t               i;
+    pl_build_t            *b;
+    uco_snap_partner_t    *p;
+    uco_snap_programme_t  *pr;
+
+    b = data;
+
+    if (pl_build_row(b, b->counts.programmes, "programmes") != PL_OK) {
+        return PL_ERR;
+    }
+
+    if (pl_pg_int(f[0], 1, INT64_MAX, &id) != PL_OK) {
+        pl_error(b, PL_EDATA, "programme: bad id");
+        return PL_ERR;
+    }
+
+    if (pl_build_partner_at(b, f[1], &i) != PL_OK) {
+        return PL_ERR;
+    }
+
+    p = &b->partners[i];
+
+    type = 0;
+    value = 0;
+
+    if (f[3] != NULL && strcmp(f[3], "percent") == 0) {
+        type = UCO_DISCOUNT_PERCENT;
+        if (pl_pg_int(f[4], 1, 10000, &value) != PL_OK) {
+            type = 0;
+        }
+
+    } else if (f[3] != NULL && strcmp(f[3], "fixed") == 0) {
+        type = UCO_DISCOUNT_FIXED;
+        if (pl_pg_int(f[5], 1, INT64_MAX, &value) != PL_OK) {
+            type = 0;
+        }
+    }
+
+    kind = f[8] != NULL ? pl_build_card_kind(f[8]) : -1;
+
+    from = INT32_MIN;
+    to = INT32_MAX;
+    wd = 0x7f;
+    hf = 0;
+    ht = 24;
+
+    /* a NULL leaves the open default in place */
+    if (type == 0 || kind == 0
+        || pl_pg_int(f[2], INT64_MIN, INT64_MAX, &cats) != PL_OK
+        || (f[6] != NULL
+            && pl_pg_int(f[6], INT32_MIN, INT32_MAX, &from) != PL_OK)
+        || (f[7] != NULL
+            && pl_pg_int(f[7], INT32_MIN, INT32_MAX, &to) != PL_OK)
+        || (f[9] != NULL && pl_pg_int(f[9], 1, 0x7f, &wd) != PL_OK)
+        || (f[10] != NULL && pl_pg_int(f[10], 0, 23, &hf) != PL_OK)
+        || (f[11] != NULL && pl_pg_int(f[11], 1, 24, &ht) != PL_OK)
+        || hf == ht)
+    {
+        pl_error(b, PL_EDATA, "programme %lld: a field is out of range",
+                 (long long) id);
+        return PL_ERR;
+    }
+
+    pr = &b->programmes[b->n];
+    memset(pr, 0, sizeof(uco_snap_programme_t));
+    pr->id = (uint64_t) id;
+    pr->required_categories = (uint64_t) cats;
+    pr->value = (uint64_t) value;
+    pr->valid_from = (int32_t) from;
+    pr->valid_to = (int32_t) to;
+    pr->type = (uint8_t) type;
+    pr->card_kind = (uint8_t) (kind < 0 ? 0 : kind);
+    pr->weekdays = (uint8_t) wd;
+    pr->hour_from = (uint8_t) hf;
+    pr->hour_to = (uint8_t) ht;
+
+    if (p->programme_count == 0) {
+        p->programme_first = (uint32_t) b->n;
+    }
+
+    p->programme_count++;
+    b->n++;
+
+    return PL_OK;
+}
+
+
+/*
+ * Rows of terminals and programmes come ordered by partner id, as the
+ * partners do: the cursor only moves forward, and a row for a partner
+ * behind it means the order was broken.
+ */
+
+static int
+pl_build_partner_at(pl_build_t *b, const char *field, uint64_t *index)
+{
+    int64_t  id;
+
+    if (pl_pg_int(field, 1, INT64_MAX, &id) != PL_OK) {
+        pl_error(b, PL_EDATA, "bad partner id");
+        return PL_ERR;
+    }
+
+    while (b->partner < b->counts.partners
+           && b->partners[b->partner].id < (uint64_t) id)
+    {
+        b->partner++;
+    }
+
+    if (b->partner == b->counts.partners
+        || b->partners[b->partner].id != (uint64_t) id)
+    {
+        pl_error(b, PL_EDATA, "partner %lld: unknown or out of order",
+                 (long long) id);
+        return PL_ERR;
+    }
+
+    *index = b->partner;
+
+    return PL_OK;
+}
+
+
+/* an empty range starts where the previous one ended */
+
+static void
+pl_build_ranges(pl_build_t *b)
+{
+    uint32_t             pr, t;
+    uint64_t             i;
+    uco_snap_partner_t  *p;
+
+    pr = 0;
+    t = 0;
+
+    for (i = 0; i < b->counts.partners; i++) {
+        p = &b->partners[i];
+
+        if (p->programme_count == 0) {
+            p->programme_first = pr;
+        }
+
+        if (p->terminal_count == 0) {
+            p->terminal_first = t;
+        }
+
+        pr = p->programme_first + p->programme_count;
+        t = p->terminal_first + p->terminal_count;
+    }
+}
+
+
+/* cards are in the mapped file already, sorted by id */
+
+static int
+pl_build_card_index(pl_build_t *b, uint64_t id, uint32_t *index)
+{
+    uint64_t  lo, hi, mid;
+
+    lo = 0;
+    hi = b->counts.cards;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (b->cards[mid].id == id) {
+            *index = (uint32_t) mid;
+            return PL_OK;
+        }
+
+        if (b->cards[mid].id < id) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return PL_ERR;
+}
+
+
+static int
+pl_build_card_kind(const char *s)
+{
+    if (s == NULL) {
+        return 0;
+    }
+
+    if (strcmp(s, "bank") == 0) {
+        return UCO_CARD_BANK;
+    }
+
+    if (strcmp(s, "non_financial") == 0) {
+        return UCO_CARD_NON_FINANCIAL;
+    }
+
+    return 0;
+}

@@ -1,0 +1,64 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * Building a snapshot: the tables of one consistent cut streamed into a
+ * zeroed buffer of uco_snap_size() bytes, and the change log mark that
+ * tells whether a built snapshot is still in sync with the database.
+ */
+
+#ifndef PL_BUILD_H
+#define PL_BUILD_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "uco_snap.h"
+#include "pl_log.h"
+#include "pl_pg.h"
+
+
+/*
+ * Where a snapshot stands in uco.change_log.  Ids come from a sequence
+ * at insert time, but transactions commit in any order: a change with an
+ * id below the watermark may become visible after the build.  So the
+ * mark also counts the rows seen in (floor, watermark]; a later commit
+ * into that range changes the count.  Once every transaction that was
+ * running during the build has ended, the remaining holes are rollbacks
+ * and the floor moves up to the watermark.
+ */
+typedef struct {
+    uint64_t  watermark;        /* max(change_log.id) in the snapshot */
+    uint64_t  floor;            /* ids at or below it are settled */
+    uint64_t  seen;             /* rows seen in (floor, watermark] */
+    uint64_t  xmax;             /* the build snapshot's xmax */
+} pl_build_mark_t;
+
+typedef struct {
+    int                     err;
+    char                    errstr[PL_ERRSTR_LEN];
+    volatile sig_atomic_t  *stop;       /* set by a signal handler */
+    uco_snap_counts_t       counts;
+    pl_build_mark_t         mark;       /* of the build in progress */
+    pl_build_mark_t         synced;     /* of the last accepted build */
+    int                     have_synced;
+
+    /* while filling */
+    void                   *buf;
+    uco_snap_card_t        *cards;
+    uco_snap_partner_t     *partners;
+    uco_snap_programme_t   *programmes;
+    uco_snap_terminal_t    *terminals;
+    uint64_t                n;          /* rows of the current table */
+    uint64_t                partner;    /* cursor into partners */
+} pl_build_t;
+
+
+pl_build_t *pl_build_new(volatile sig_atomic_t *stop);
+void pl_build_free(pl_build_t *b);
+int pl_build_count(pl_build_t *b, pl_pg_t *pg);
+int pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size);
+int pl_build_seal(pl_build_t *b, uint64_t generation);
+void pl_build_accept(pl_build_t *b);
+int pl_build_changed(pl_build_t *b, pl_pg_t *pg, int *changed);
+
+#endif /* PL_BUILD_H */

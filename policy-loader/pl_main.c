@@ -1,0 +1,415 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * policy-loader: builds uco snapshots from PostgreSQL and publishes them
+ * for the nginx module.  One thread: each tick asks the change log
+ * whether anything changed, rebuilds if so, and otherwise marks the live
+ * snapshot as still in sync.  Failures back off and retry while the last
+ * good snapshot stays published.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+
+#include "uco_snap.h"
+#include "pl_log.h"
+#include "pl_config.h"
+#include "pl_pg.h"
+#include "pl_build.h"
+#include "pl_publish.h"
+#include "pl_inspect.h"
+
+
+#define PL_BACKOFF_MIN      500     /* ms */
+#define PL_BACKOFF_MAX      30000
+
+#define PL_EXIT_OK          0
+#define PL_EXIT_FAILED      1
+#define PL_EXIT_USAGE       2
+
+
+typedef struct {
+    int              err;
+    char             errstr[PL_ERRSTR_LEN];
+    pl_config_t      cf;
+    pl_pg_t         *pg;
+    pl_build_t      *build;
+    pl_publish_t    *pub;
+    int              in_sync;   /* the live snapshot matches the data */
+} pl_main_t;
+
+
+static int pl_main_run(pl_main_t *m);
+static int pl_main_daemon(pl_main_t *m);
+static int pl_main_tick(pl_main_t *m);
+static int pl_main_build(pl_main_t *m);
+static long pl_main_ms(const struct timespec *since);
+static void pl_main_sleep(unsigned ms);
+static int pl_main_signals(void);
+static void pl_main_signal(int signo);
+
+
+/* set from the signal handler only; everything else is in pl_main_t */
+static volatile sig_atomic_t  pl_main_stop;
+
+
+int
+main(int argc, char **argv)
+{
+    int         rc;
+    pl_main_t   m;
+
+    memset(&m, 0, sizeof(pl_main_t));
+    pl_config_init(&m.cf);
+
+    if (pl_config_parse(&m.cf, argc, argv) != PL_OK) {
+        fprintf(stderr, "policy-loader: %s\n"
+                "try 'policy-loader --help'\n", m.cf.errstr);
+        return PL_EXIT_USAGE;
+    }
+
+    switch (m.cf.mode) {
+
+    case PL_MODE_HELP:
+        pl_config_usage(stdout);
+        return PL_EXIT_OK;
+
+    case PL_MODE_VERSION:
+        printf("policy-loader " PL_VERSION "\n");
+        return PL_EXIT_OK;
+
+    case PL_MODE_INSPECT:
+        pl_log_init(m.cf.verbose ? PL_LOG_DEBUG : PL_LOG_INFO);
+        return pl_inspect(m.cf.inspect, stdout) == PL_OK ? PL_EXIT_OK
+                                                        : PL_EXIT_FAILED;
+
+    default:
+        break;
+    }
+
+    if (pl_config_prepare_dir(&m.cf) != PL_OK) {
+        fprintf(stderr, "policy-loader: %s\n", m.cf.errstr);
+        return PL_EXIT_USAGE;
+    }
+
+    pl_log_init(m.cf.verbose ? PL_LOG_DEBUG : PL_LOG_INFO);
+
+    rc = pl_main_run(&m);
+
+    pl_publish_free(m.pub);
+    pl_build_free(m.build);
+    pl_pg_free(m.pg);
+
+    return rc;
+}
+
+
+static int
+pl_main_run(pl_main_t *m)
+{
+    if (pl_main_signals() != PL_OK) {
+        pl_log(PL_LOG_ERROR, "sigaction: %s", strerror(errno));
+        return PL_EXIT_FAILED;
+    }
+
+    m->pub = pl_publish_new(m->cf.dir, m->cf.file_mode, m->cf.keep);
+    m->pg = pl_pg_new(m->cf.conninfo);
+    m->build = pl_build_new(&pl_main_stop);
+
+    if (m->pub == NULL || m->pg == NULL || m->build == NULL) {
+        pl_log(PL_LOG_ERROR, "out of memory");
+        return PL_EXIT_FAILED;
+    }
+
+    if (pl_publish_open(m->pub) != PL_OK) {
+        pl_log(PL_LOG_ERROR, "%s", m->pub->errstr);
+        return PL_EXIT_FAILED;
+    }
+
+    switch (m->cf.mode) {
+
+    case PL_MODE_ROLLBACK:
+        if (pl_publish_rollback(m->pub, m->cf.rollback) != PL_OK) {
+            pl_log(PL_LOG_ERROR, "rollback refused: %s", m->pub->errstr);
+            return PL_EXIT_FAILED;
+        }
+
+        pl_log(PL_LOG_INFO, "rolled back to generation %llu",
+               (unsigned long long) m->cf.rollback);
+        return PL_EXIT_OK;
+
+    case PL_MODE_ONCE:
+        if (pl_pg_connect(m->pg) != PL_OK) {
+            pl_log(PL_LOG_ERROR, "%s", m->pg->errstr);
+            return PL_EXIT_FAILED;
+        }
+
+        if (pl_main_build(m) != PL_OK) {
+            pl_log(PL_LOG_ERROR, "build failed: %s", m->errstr);
+            return PL_EXIT_FAILED;
+        }
+
+        return PL_EXIT_OK;
+
+    default:
+        return pl_main_daemon(m);
+    }
+}
+
+
+static int
+pl_main_daemon(pl_main_t *m)
+{
+    unsigned  backoff, wait;
+
+    pl_log(PL_LOG_INFO, "started %s, directory %s, next generation %llu",
+           PL_VERSION, m->cf.dir, (unsigned long long) m->pub->next);
+
+    backoff = 0;
+
+    while (!pl_main_stop) {
+
+        if (pl_main_tick(m) == PL_OK) {
+            backoff = 0;
+            wait = m->cf.interval;
+
+        } else {
+            if (m->err == PL_ESTOP) {
+                pl_log(PL_LOG_INFO, "build interrupted, temp file removed");
+                break;
+            }
+
+            if (!pl_pg_connected(m->pg)) {
+                pl_pg_close(m->pg);
+            }
+
+            backoff = backoff == 0 ? PL_BACKOFF_MIN : backoff * 2;
+            if (backoff > PL_BACKOFF_MAX) {
+                backoff = PL_BACKOFF_MAX;
+            }
+
+            pl_log(m->err == PL_ECONN ? PL_LOG_WARN : PL_LOG_ERROR,
+                   "%s; retrying in %u.%u s", m->errstr, backoff / 1000,
+                   backoff % 1000 / 100);
+
+            wait = backoff;
+        }
+
+        pl_main_sleep(wait);
+    }
+
+    pl_log(PL_LOG_INFO, "stopping");
+
+    return PL_EXIT_OK;
+}
+
+
+/*
+ * PL_ERR means retry after a back-off.  A build refused for its data is
+ * not such a failure: the same data would be refused again, so it waits
+ * for the next change while the last good snapshot stays live.
+ */
+
+static int
+pl_main_tick(pl_main_t *m)
+{
+    int  changed;
+
+    if (!pl_pg_connected(m->pg)) {
+        if (pl_pg_connect(m->pg) != PL_OK) {
+            pl_error(m, m->pg->err, "%s", m->pg->errstr);
+            return PL_ERR;
+        }
+
+        pl_log(PL_LOG_INFO, "connected to the database");
+    }
+
+    if (pl_build_changed(m->build, m->pg, &changed) != PL_OK) {
+        pl_error(m, m->build->err, "%s", m->build->errstr);
+        return PL_ERR;
+    }
+
+    if (!changed) {
+        if (m->in_sync) {
+            pl_publish_touch(m->pub);
+        }
+
+        return PL_OK;
+    }
+
+    if (pl_main_build(m) == PL_OK) {
+        pl_build_accept(m->build);
+        m->in_sync = 1;
+        return PL_OK;
+    }
+
+    if (m->err == PL_EDATA || m->err == PL_EINVALID) {
+        pl_log(PL_LOG_ERROR, "build refused, keeping generation %llu: %s",
+               (unsigned long long) m->pub->ctl->generation, m->errstr);
+        pl_build_accept(m->build);
+        m->in_sync = 0;
+        return PL_OK;
+    }
+
+    return PL_ERR;
+}
+
+
+/* one consistent cut, straight into a new file, then publish */
+
+static int
+pl_main_build(pl_main_t *m)
+{
+    void              *buf;
+    size_t             size;
+    pl_build_t        *b;
+    struct timespec    t0;
+
+    b = m->build;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    if (pl_pg_begin(m->pg) != PL_OK) {
+        pl_error(m, m->pg->err, "%s", m->pg->errstr);
+        goto failed;
+    }
+
+    if (pl_build_count(b, m->pg) != PL_OK) {
+        pl_error(m, b->err, "%s", b->errstr);
+        goto failed;
+    }
+
+    size = uco_snap_size(&b->counts);
+    if (size == 0) {
+        pl_error(m, PL_EDATA, "too many records for one snapshot");
+        goto failed;
+    }
+
+    if (pl_publish_begin(m->pub, size, &buf) != PL_OK) {
+        pl_error(m, m->pub->err, "%s", m->pub->errstr);
+        goto failed;
+    }
+
+    if (pl_build_fill(b, m->pg, buf, size) != PL_OK) {
+        pl_error(m, b->err, "%s", b->errstr);
+        goto failed;
+    }
+
+    if (pl_pg_commit(m->pg) != PL_OK) {
+        pl_error(m, m->pg->err, "%s", m->pg->errstr);
+        goto failed;
+    }
+
+    if (pl_build_seal(b, m->pub->gen) != PL_OK) {
+        pl_error(m, b->err, "%s", b->errstr);
+        goto failed;
+    }
+
+    if (pl_publish_commit(m->pub) != PL_OK) {
+        pl_error(m, m->pub->err, "%s", m->pub->errstr);
+        goto failed;
+    }
+
+    pl_log(PL_LOG_INFO, "published generation %llu (cards=%llu, "
+           "idents=%llu, partners=%llu, programmes=%llu, bytes=%zu, "
+           "ms=%ld)",
+           (unsigned long long) m->pub->gen,
+           (unsigned long long) b->counts.cards,
+           (unsigned long long) b->counts.idents,
+           (unsigned long long) b->counts.partners,
+           (unsigned long long) b->counts.programmes, size,
+           pl_main_ms(&t0));
+
+    pl_log(PL_LOG_DEBUG, "generation %llu: terminals=%llu, watermark=%llu",
+           (unsigned long long) m->pub->gen,
+           (unsigned long long) b->counts.terminals,
+           (unsigned long long) b->mark.watermark);
+
+    return PL_OK;
+
+failed:
+
+    pl_publish_abort(m->pub);
+    pl_pg_rollback(m->pg);
+
+    return PL_ERR;
+}
+
+
+static long
+pl_main_ms(const struct timespec *since)
+{
+    struct timespec  now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+
+    return (long) (now.tv_sec - since->tv_sec) * 1000
+           + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+
+/*
+ * The stop signals are blocked except inside ppoll(), which unblocks
+ * them atomically: one that arrives just before the sleep ends it at
+ * once instead of being noticed a whole interval later.
+ */
+
+static void
+pl_main_sleep(unsigned ms)
+{
+    sigset_t         block, old;
+    struct timespec  ts;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigprocmask(SIG_BLOCK, &block, &old);
+
+    if (!pl_main_stop) {
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = (long) (ms % 1000) * 1000000;
+        (void) ppoll(NULL, 0, &ts, &old);
+    }
+
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+
+/* no SA_RESTART: a signal interrupts the sleep */
+
+static int
+pl_main_signals(void)
+{
+    struct sigaction  sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = pl_main_signal;
+
+    if (sigaction(SIGTERM, &sa, NULL) == -1
+        || sigaction(SIGINT, &sa, NULL) == -1)
+    {
+        return PL_ERR;
+    }
+
+    sa.sa_handler = SIG_IGN;
+
+    if (sigaction(SIGPIPE, &sa, NULL) == -1) {
+        return PL_ERR;
+    }
+
+    return PL_OK;
+}
+
+
+static void
+pl_main_signal(int signo)
+{
+    (void) signo;
+
+    pl_main_stop = 1;
+}

@@ -1,0 +1,54 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * PostgreSQL: connection, transaction, COPY streaming and the parsing of
+ * COPY text fields.
+ */
+
+#ifndef PL_PG_H
+#define PL_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+
+#include "pl_log.h"
+
+
+#define PL_PG_MAX_FIELDS    16
+
+
+/*
+ * Called once per COPY row with its fields unescaped in place; a NULL
+ * field (\N) is a NULL pointer.  Returns PL_OK, or PL_ERR to stop the
+ * COPY: the callback keeps its own error and pl_pg_copy() fails with
+ * err PL_EDATA.
+ */
+typedef int (*pl_pg_row_pt)(void *data, char **fields);
+
+typedef struct {
+    int          err;
+    char         errstr[PL_ERRSTR_LEN];
+    char        *conninfo;
+    PGconn      *conn;
+    int          in_tx;
+} pl_pg_t;
+
+
+pl_pg_t *pl_pg_new(const char *conninfo);
+void pl_pg_free(pl_pg_t *pg);
+int pl_pg_connect(pl_pg_t *pg);
+void pl_pg_close(pl_pg_t *pg);
+int pl_pg_connected(pl_pg_t *pg);
+
+int pl_pg_begin(pl_pg_t *pg);
+int pl_pg_commit(pl_pg_t *pg);
+void pl_pg_rollback(pl_pg_t *pg);
+int pl_pg_query_u64(pl_pg_t *pg, const char *sql, uint64_t *v, int n);
+int pl_pg_copy(pl_pg_t *pg, const char *select, int nfields,
+    pl_pg_row_pt row, void *data);
+
+int pl_pg_int(const char *s, int64_t min, int64_t max, int64_t *v);
+int pl_pg_bytea(const char *s, uint8_t *out, size_t len);
+
+#endif /* PL_PG_H */
