@@ -43,7 +43,9 @@ ngx_http_uco_handler(ngx_http_request_t *r)
     uint32_t                    card;
     ngx_int_t                   rc;
     ngx_buf_t                  *b;
+    ngx_str_t                  *args;
     uco_snap_when_t             when;
+    ngx_http_request_t         *m;
     ngx_http_uco_ctx_t         *ctx;
     ngx_http_uco_snap_t        *cur;
     uco_query_t                 q;
@@ -53,13 +55,21 @@ ngx_http_uco_handler(ngx_http_request_t *r)
     const uco_snap_partner_t   *partner;
 
     /*
+     * Behind auth_request the subrequest has no query of its own: the
+     * card is in the main request's.
+     */
+    args = (r != r->main && r->args.len == 0) ? &r->main->args : &r->args;
+
+    /*
      * The query names a card: cut it from the request line, which the
      * error log appends to every line and $request shows.
      */
-    if (r->args.len != 0 && r->args.data > r->request_line.data
-        && r->args.data <= r->request_line.data + r->request_line.len)
+    m = r->main;
+
+    if (args->len != 0 && args->data > m->request_line.data
+        && args->data <= m->request_line.data + m->request_line.len)
     {
-        r->request_line.len = r->args.data - 1 - r->request_line.data;
+        m->request_line.len = args->data - 1 - m->request_line.data;
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -107,7 +117,7 @@ ngx_http_uco_handler(ngx_http_request_t *r)
         return ngx_http_uco_send_error(r, &err);
     }
 
-    if (uco_query_parse((const char *) r->args.data, r->args.len, &q, &err)
+    if (uco_query_parse((const char *) args->data, args->len, &q, &err)
         != 0)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -297,12 +297,10 @@ location = /v1/eligibility {
 --- config
 location = /_uco {
     internal;
-    # a subrequest has no query of its own: forward the client's
-    set $args $uco_query;
+    # the subrequest reads the card from the client's query
     uco_eligibility;
 }
 location /partner-api/ {
-    set $uco_query $args;
     auth_request /_uco;
     auth_request_set $decision $uco_decision;
     auth_request_set $programme $uco_program;
@@ -324,3 +322,5 @@ location @backend {
 [200, 200, 401]
 --- response_headers eval
 ["X-Decision: eligible/301", "X-Decision: card_unknown/", ""]
+--- no_error_log
+card=35
