@@ -115,7 +115,7 @@ test: deps all unit style
 	prove -r t/
 
 run: deps all
-	@sh tools/run-demo
+	@bash tools/run-demo
 
 clean:
 	rm -rf $(BUILD) t/tmp
