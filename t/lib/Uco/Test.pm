@@ -4,7 +4,7 @@ package Uco::Test;
 #
 # Per test file: a throwaway PostgreSQL cluster with the uco schema and the
 # file's data, a snapshot published by build/policy-loader, and one nginx
-# (master + 2 workers) per block.  Everything lives under t/tmp/<test>/ and
+# (master + 2 workers) per block.  Everything lives under /tmp/uco-test/<test>/ and
 # is removed at exit unless UCO_TEST_KEEP=1.
 #
 #     use FindBin;
@@ -56,7 +56,7 @@ package Uco::Test;
 # error_log_since, check_no_alerts, wait_until.
 #
 # As root, PostgreSQL runs as "nobody" (initdb refuses root) and nginx
-# workers run as nobody too: t/tmp/<test>/ is made world-readable.
+# workers run as nobody too: /tmp/uco-test/<test>/ is made world-readable.
 # UCO_TEST_NGINX, UCO_TEST_MODULE, UCO_TEST_LOADER, UCO_TEST_PG_BIN and
 # UCO_TEST_FAKETIME_LIB override the programs used.
 
@@ -89,7 +89,10 @@ our @EXPORT = qw(
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 my $NAME = basename($0, '.t');
-my $TMP = "$ROOT/t/tmp/$NAME";
+# Outside the checkout: nginx workers and PostgreSQL run as nobody, and a
+# checkout under /root is not theirs to traverse.
+my $TMPROOT = $ENV{UCO_TEST_TMP} // "/tmp/uco-test";
+my $TMP = "$TMPROOT/$NAME";
 my $SERV = "$TMP/nginx";
 my $SNAPDIR = "$TMP/snap";
 my $PGDIR = "$TMP/pg";
@@ -264,7 +267,7 @@ sub setup {
 
     remove_tree($TMP);
     make_path("$SERV/conf", "$SERV/logs", "$SERV/tmp", $SNAPDIR, $PGDIR);
-    chmod 0755, "$ROOT/t/tmp", $TMP, $SERV, $SNAPDIR;
+    chmod 0755, $TMPROOT, $TMP, $SERV, $SNAPDIR;
     write_file("$TMP/loader.log", '');
 
     # a Unix socket path has at most 107 bytes
