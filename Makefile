@@ -34,7 +34,19 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Ingx_uco_module
 
-.PHONY: all module loader test unit run deps clean style fuzz fuzz-build
+# make test-asan: module and loader built with AddressSanitizer and
+# UndefinedBehaviorSanitizer; the distribution's nginx loads the module
+# with the runtime preloaded.  Reports go to files; any file fails.
+SAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+ASAN_BUILD = $(BUILD)/asan
+SAN_LOGS   = /tmp/uco-sanitizer-logs
+# libfaketime and a preloaded ASan runtime deadlock at start-up, so the
+# faketime file runs in the plain suite only (docs/hardening.md)
+SAN_TESTS  = $(filter-out t/025-time-window.t,$(wildcard t/*.t))
+
+.PHONY: all module loader test unit run deps clean style fuzz fuzz-build \
+        test-asan asan
 
 all: module loader
 
@@ -86,6 +98,56 @@ $(BUILD)/uco_snap_test: t/unit/uco_snap_test.c $(SNAP_SRC) $(SNAP_HDR)
 	    -o $@ t/unit/uco_snap_test.c $(SNAP_SRC) -lcrypto
 
 unit: $(BUILD)/uco_snap_test
+
+$(ASAN_BUILD)/nginx/Makefile: config
+	@mkdir -p $(ASAN_BUILD)
+	rm -rf $(ASAN_BUILD)/nginx && cp -r $(NGINX_SRC) $(ASAN_BUILD)/nginx
+	@cd $(ASAN_BUILD)/nginx && if [ -f conf_flags ]; then \
+	    . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="-g -O1 -fPIC $(SAN_FLAGS)" \
+	        --with-ld-opt="-fPIC $(SAN_FLAGS)" \
+	        --add-dynamic-module=$(CURDIR) >/dev/null; \
+	else \
+	    ./configure --with-compat --with-threads --with-http_ssl_module \
+	        --with-cc-opt="-g -O1 -fPIC $(SAN_FLAGS)" \
+	        --with-ld-opt="-fPIC $(SAN_FLAGS)" \
+	        --add-dynamic-module=$(CURDIR) >/dev/null; \
+	fi
+
+$(ASAN_BUILD)/ngx_http_uco_module.so: $(ASAN_BUILD)/nginx/Makefile $(MOD_SRC)
+	$(MAKE) -s -C $(ASAN_BUILD)/nginx -f objs/Makefile modules
+	cp $(ASAN_BUILD)/nginx/objs/ngx_http_uco_module.so $@
+
+$(ASAN_BUILD)/policy-loader: $(LOADER_SRC) $(LOADER_HDR) $(SNAP_SRC) \
+                             $(SNAP_HDR)
+	@mkdir -p $(ASAN_BUILD)
+	$(CC) -g -O1 $(SAN_FLAGS) $(WARN) -std=c99 -D_GNU_SOURCE \
+	    -Ingx_uco_module -I$(PG_INC) -o $@ $(LOADER_SRC) $(SNAP_SRC) \
+	    -lpq -lcrypto
+
+$(ASAN_BUILD)/uco_snap_test: t/unit/uco_snap_test.c $(SNAP_SRC) $(SNAP_HDR)
+	@mkdir -p $(ASAN_BUILD)
+	$(CC) -g -O1 $(SAN_FLAGS) $(WARN) -std=c99 -D_GNU_SOURCE \
+	    -Ingx_uco_module -o $@ t/unit/uco_snap_test.c $(SNAP_SRC) -lcrypto
+
+asan: $(ASAN_BUILD)/ngx_http_uco_module.so $(ASAN_BUILD)/policy-loader \
+      $(ASAN_BUILD)/uco_snap_test
+
+test-asan: deps asan
+	rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS) && chmod 1777 $(SAN_LOGS)
+	UCO_TEST_MODULE=$(CURDIR)/$(ASAN_BUILD)/ngx_http_uco_module.so \
+	UCO_TEST_LOADER=$(CURDIR)/$(ASAN_BUILD)/policy-loader \
+	UCO_TEST_UNIT=$(CURDIR)/$(ASAN_BUILD)/uco_snap_test \
+	UCO_TEST_NGINX_ENV="LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+	    ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOGS)/nginx \
+	    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOGS)/nginx-ub" \
+	ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOGS)/loader \
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOGS)/loader-ub \
+	UCO_TEST_TMP=/tmp/uco-test-asan \
+	    prove $(SAN_TESTS)
+	@if [ -n "$$(ls -A $(SAN_LOGS))" ]; then \
+	    echo "sanitizer reports:"; cat $(SAN_LOGS)/*; exit 1; \
+	fi; echo "sanitizers: no reports"
 
 # libFuzzer targets (clang); each runs FUZZ_SECONDS on a copy of its
 # seed corpus, so the repository's seeds stay small and reviewed.

@@ -365,7 +365,7 @@ ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf, size_t budget,
     old = st->current;
     st->current = s;
 
-    ngx_log_error(NGX_LOG_INFO, log, 0,
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "uco: serving snapshot generation %uL "
                   "(%uL cards, %uL partners, %uL programmes)",
                   s->generation, s->snap.ncards, s->snap.npartners,

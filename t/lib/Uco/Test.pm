@@ -53,7 +53,7 @@ package Uco::Test;
 # same machinery is exported: psql, loader_once / loader_start /
 # loader_stop, ctl_generation / set_ctl_generation, snapshot_path,
 # nginx_start / nginx_stop, http_get / http_request, error_log_mark /
-# error_log_since, check_no_alerts, wait_until.
+# error_log_since, check_no_alerts, wait_until, pg_stop / pg_start.
 #
 # As root, PostgreSQL runs as "nobody" (initdb refuses root) and nginx
 # workers run as nobody too: /tmp/uco-test/<test>/ is made world-readable.
@@ -85,6 +85,7 @@ our @EXPORT = qw(
     error_log_mark error_log_since check_no_alerts
     http_get http_request json_decode read_file write_file
     wait_until faketime_available capture
+    pg_stop pg_start
 );
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
@@ -342,6 +343,29 @@ END {
 }
 
 
+# Stop the test's PostgreSQL (fast: clients are disconnected) and start
+# it again on the same data, for tests of a database outage.
+sub pg_stop {
+    setup();
+    return unless $pg_started;
+    my ($rc, $out) = capture([as_pg_user("$PG_BIN/pg_ctl", '-D',
+        "$PGDIR/data", '-m', 'fast', '-w', 'stop')]);
+    die "pg_ctl stop failed:\n$out" if $rc;
+    $pg_started = 0;
+}
+
+
+sub pg_start {
+    setup();
+    return if $pg_started;
+    my ($rc, $out) = capture([as_pg_user("$PG_BIN/pg_ctl", '-D',
+        "$PGDIR/data", '-l', "$PGDIR/postgres.log", '-w', '-o',
+        "-c listen_addresses='' -k $PGSOCK -c fsync=off", 'start')]);
+    die "pg_ctl start failed:\n$out" if $rc;
+    $pg_started = 1;
+}
+
+
 # ---------------------------------------------------------------- database
 
 # Run SQL as the postgres superuser; return psql's unaligned output.
@@ -562,7 +586,15 @@ sub nginx_config_test {
     $nginx_port //= free_port();
     write_file("$SERV/conf/nginx-t.conf", nginx_conf(%o));
     return capture([$NGINX, '-t', '-p', "$SERV/", '-c',
-        "$SERV/conf/nginx-t.conf", '-e', "$SERV/logs/nginx-t.log"]);
+        "$SERV/conf/nginx-t.conf", '-e', "$SERV/logs/nginx-t.log"],
+        env => { nginx_env() });
+}
+
+
+# UCO_TEST_NGINX_ENV="K=V K=V": extra environment for nginx only, e.g.
+# the sanitizer runtime preloaded by make test-asan
+sub nginx_env {
+    return map { split /=/, $_, 2 } split ' ', ($ENV{UCO_TEST_NGINX_ENV} // '');
 }
 
 
@@ -578,9 +610,11 @@ sub nginx_try_start {
     unlink "$SERV/logs/nginx.pid";
     $nginx_log_mark = error_log_mark();
 
-    my %env;
+    my %env = nginx_env();
     if (defined $o{faketime}) {
-        %env = (LD_PRELOAD => $FAKETIME_LIB, FAKETIME => "\@$o{faketime}");
+        $env{LD_PRELOAD} = join ' ', grep { defined && length }
+            $env{LD_PRELOAD}, $FAKETIME_LIB;
+        $env{FAKETIME} = "\@$o{faketime}";
     }
     my ($rc, $out) = capture([$NGINX, '-p', "$SERV/", '-c',
         "$SERV/conf/nginx.conf", '-e', error_log_path()], env => \%env);
