@@ -27,7 +27,8 @@ LOADER_HDR = $(wildcard policy-loader/*.h)
 
 DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              postgresql postgresql-contrib libtest-base-perl \
-             libfaketime faketime curl clang libclang-rt-14-dev
+             libfaketime faketime curl clang libclang-rt-14-dev \
+             valgrind
 
 FUZZ_TARGETS = snapshot query
 FUZZ_SECONDS ?= 60
@@ -46,7 +47,7 @@ SAN_LOGS   = /tmp/uco-sanitizer-logs
 SAN_TESTS  = $(filter-out t/025-time-window.t,$(wildcard t/*.t))
 
 .PHONY: all module loader test unit run deps clean style fuzz fuzz-build \
-        test-asan asan
+        test-asan asan test-valgrind
 
 all: module loader
 
@@ -157,6 +158,20 @@ $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(SNAP_SRC) ngx_uco_module/uco_query.c
 	    -lcrypto
 
 fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
+
+# the loader under valgrind memcheck through the whole suite; valgrind
+# writes a log file per process, kept only when it has something to say
+VG_LOGS = /tmp/uco-valgrind-logs
+
+test-valgrind: deps all unit
+	rm -rf $(VG_LOGS) && mkdir -p $(VG_LOGS)
+	UCO_TEST_LOADER=$(CURDIR)/tools/valgrind-loader \
+	UCO_VALGRIND_LOGS=$(VG_LOGS) \
+	UCO_TEST_TMP=/tmp/uco-test-valgrind prove -r t/
+	@find $(VG_LOGS) -type f -empty -delete; \
+	if [ -n "$$(ls -A $(VG_LOGS))" ]; then \
+	    echo "valgrind reports:"; cat $(VG_LOGS)/*; exit 1; \
+	fi; echo "valgrind: no errors, no leaks"
 
 fuzz: deps fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
