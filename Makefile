@@ -68,21 +68,26 @@ module: $(BUILD)/ngx_http_uco_module.so
 
 loader: $(BUILD)/policy-loader
 
-# Configure a private copy of the nginx tree with the flags the system
-# binary was built with, so that the module's ABI matches it.
-$(NGX_BUILD)/Makefile: config
-	@mkdir -p $(BUILD)
-	rm -rf $(NGX_BUILD) && cp -r $(NGINX_SRC) $(NGX_BUILD)
-	@cd $(NGX_BUILD) && if [ -f conf_flags ]; then \
+# $(call configure-nginx,DIR,CC_OPT,LD_OPT): a private copy of the nginx
+# tree configured with the flags the system binary was built with (its
+# conf_flags), so that the module's ABI matches; an upstream tree gets a
+# --with-compat configuration.
+define configure-nginx
+	rm -rf $(1) && mkdir -p $(dir $(1)) && cp -r $(NGINX_SRC) $(1)
+	@cd $(1) && if [ -f conf_flags ]; then \
 	    . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
-	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
+	        --with-cc-opt="$(2)" --with-ld-opt="$(3)" \
 	        --add-dynamic-module=$(CURDIR) >/dev/null; \
 	else \
 	    ./configure --with-compat --with-threads \
 	        --with-http_ssl_module --with-http_auth_request_module \
-	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
+	        --with-cc-opt="$(2)" --with-ld-opt="$(3)" \
 	        --add-dynamic-module=$(CURDIR) >/dev/null; \
 	fi
+endef
+
+$(NGX_BUILD)/Makefile: config
+	$(call configure-nginx,$(NGX_BUILD),$(NGX_CC_OPT),$(NGX_LD_OPT))
 
 $(BUILD)/ngx_http_uco_module.so: $(NGX_BUILD)/Makefile $(MOD_SRC)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
@@ -101,19 +106,7 @@ $(BUILD)/uco_snap_test: t/unit/uco_snap_test.c $(SNAP_SRC) $(SNAP_HDR)
 unit: $(BUILD)/uco_snap_test
 
 $(ASAN_BUILD)/nginx/Makefile: config
-	@mkdir -p $(ASAN_BUILD)
-	rm -rf $(ASAN_BUILD)/nginx && cp -r $(NGINX_SRC) $(ASAN_BUILD)/nginx
-	@cd $(ASAN_BUILD)/nginx && if [ -f conf_flags ]; then \
-	    . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
-	        --with-cc-opt="-g -O1 -fPIC $(SAN_FLAGS)" \
-	        --with-ld-opt="-fPIC $(SAN_FLAGS)" \
-	        --add-dynamic-module=$(CURDIR) >/dev/null; \
-	else \
-	    ./configure --with-compat --with-threads --with-http_ssl_module \
-	        --with-cc-opt="-g -O1 -fPIC $(SAN_FLAGS)" \
-	        --with-ld-opt="-fPIC $(SAN_FLAGS)" \
-	        --add-dynamic-module=$(CURDIR) >/dev/null; \
-	fi
+	$(call configure-nginx,$(ASAN_BUILD)/nginx,-g -O1 -fPIC $(SAN_FLAGS),-fPIC $(SAN_FLAGS))
 
 $(ASAN_BUILD)/ngx_http_uco_module.so: $(ASAN_BUILD)/nginx/Makefile $(MOD_SRC)
 	$(MAKE) -s -C $(ASAN_BUILD)/nginx -f objs/Makefile modules
