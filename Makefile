@@ -28,7 +28,9 @@ LOADER_HDR = $(wildcard policy-loader/*.h)
 DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              postgresql postgresql-contrib libtest-base-perl \
              libfaketime faketime curl clang libclang-rt-14-dev \
-             valgrind
+             valgrind libhiredis-dev libmsgpack-dev libjansson-dev \
+             redis-server prometheus wrk python3-msgpack debhelper \
+             dpkg-dev fakeroot
 
 FUZZ_TARGETS = snapshot query
 FUZZ_SECONDS ?= 60
