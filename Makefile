@@ -43,7 +43,11 @@ FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
 SAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 ASAN_BUILD = $(BUILD)/asan
-SAN_LOGS   = /tmp/uco-sanitizer-logs
+# UCO_TEST_TMP: where tests keep their state; runs side by side on one
+# machine (several checkouts) each set their own
+UCO_TEST_TMP ?= /tmp/uco-test
+export UCO_TEST_TMP
+SAN_LOGS   = $(UCO_TEST_TMP)-sanitizer-logs
 # libfaketime and a preloaded ASan runtime deadlock at start-up, so the
 # faketime file runs in the plain suite only (docs/hardening.md)
 SAN_TESTS  = $(filter-out t/025-time-window.t,$(wildcard t/*.t))
@@ -139,7 +143,7 @@ test-asan: deps asan
 	    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOGS)/nginx-ub" \
 	ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOGS)/loader \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOGS)/loader-ub \
-	UCO_TEST_TMP=/tmp/uco-test-asan \
+	UCO_TEST_TMP=$(UCO_TEST_TMP)-asan \
 	    prove $(SAN_TESTS)
 	@if [ -n "$$(ls -A $(SAN_LOGS))" ]; then \
 	    echo "sanitizer reports:"; cat $(SAN_LOGS)/*; exit 1; \
@@ -156,13 +160,13 @@ fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
 
 # the loader under valgrind memcheck through the whole suite; valgrind
 # writes a log file per process, kept only when it has something to say
-VG_LOGS = /tmp/uco-valgrind-logs
+VG_LOGS = $(UCO_TEST_TMP)-valgrind-logs
 
 test-valgrind: deps all unit
 	rm -rf $(VG_LOGS) && mkdir -p $(VG_LOGS)
 	UCO_TEST_LOADER=$(CURDIR)/tools/valgrind-loader \
 	UCO_VALGRIND_LOGS=$(VG_LOGS) \
-	UCO_TEST_TMP=/tmp/uco-test-valgrind prove -r t/
+	UCO_TEST_TMP=$(UCO_TEST_TMP)-valgrind prove -r t/
 	@find $(VG_LOGS) -type f -empty -delete; \
 	if [ -n "$$(ls -A $(VG_LOGS))" ]; then \
 	    echo "valgrind reports:"; cat $(VG_LOGS)/*; exit 1; \
