@@ -1,7 +1,8 @@
 /*
  * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
  *
- * The eligibility endpoint: method, credentials, query, decision, answer.
+ * The eligibility endpoint: the request (method, snapshot, credentials),
+ * and deciding one check.  Answers are written in ngx_http_uco_answer.c.
  */
 
 /*
@@ -19,40 +20,26 @@
 #include "ngx_http_uco_module.h"
 
 
-#define NGX_HTTP_UCO_ANSWER_LEN  256
-
-
 static ngx_int_t ngx_http_uco_authenticate(ngx_http_request_t *r,
     const uco_snap_t *snap, const uco_snap_partner_t **partner);
-static ngx_int_t ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_buf_t *b);
-static ngx_int_t ngx_http_uco_send_error(ngx_http_request_t *r,
-    uco_query_error_t *err);
-static u_char *ngx_http_uco_format(u_char *p, uint64_t generation,
-    const uco_snap_result_t *res, int64_t amount);
 
 
-static ngx_str_t  ngx_http_uco_json = ngx_string("application/json");
-
+/*
+ * A GET (or HEAD) asks one check in its query.  The steps are those of
+ * every request: (a) ngx_http_uco_begin(), (b) ngx_http_uco_check() per
+ * check, (c) ngx_http_uco_send_*() (ngx_http_uco_answer.c).
+ */
 
 ngx_int_t
 ngx_http_uco_handler(ngx_http_request_t *r)
 {
-    u_char                     *last;
-    int64_t                     local;
-    uint32_t                    card;
-    ngx_int_t                   rc;
-    ngx_buf_t                  *b;
-    ngx_str_t                  *args;
-    uco_snap_when_t             when;
-    ngx_http_request_t         *m;
-    ngx_http_uco_ctx_t         *ctx;
-    ngx_http_uco_snap_t        *cur;
-    uco_query_t                 q;
-    uco_query_error_t           err;
-    uco_snap_result_t           res;
-    ngx_http_uco_main_conf_t   *umcf;
-    const uco_snap_partner_t   *partner;
+    ngx_int_t              rc;
+    ngx_str_t             *args;
+    uco_query_t            q;
+    uco_query_error_t      err;
+    ngx_http_request_t    *m;
+    ngx_http_uco_ctx_t    *ctx;
+    ngx_http_uco_check_t   c;
 
     /*
      * Behind auth_request the subrequest has no query of its own: the
@@ -84,79 +71,127 @@ ngx_http_uco_handler(ngx_http_request_t *r)
         return ngx_http_uco_send_error(r, &err);
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_uco_ctx_t));
-    if (ctx == NULL) {
+    rc = ngx_http_uco_begin(r, &ctx, &err);
+
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (rc != NGX_OK) {
+        return ngx_http_uco_send_error(r, &err);
+    }
+
+    ngx_memzero(&c, sizeof(ngx_http_uco_check_t));
+
+    (void) uco_query_parse((const char *) args->data, args->len, &q, &c.err);
+
+    ngx_http_uco_check(r, ctx, &q, &c);
+
+    return ngx_http_uco_send_check(r, ctx, &c);
+}
+
+
+/*
+ * (a) The request-level checks, in the order docs/api.md gives: a
+ * snapshot, credentials, an active partner.  NGX_DECLINED with *err set
+ * refuses the whole request.
+ */
+
+ngx_int_t
+ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
+    uco_query_error_t *err)
+{
+    ngx_http_uco_ctx_t         *ctx;
+    ngx_http_uco_snap_t        *cur;
+    ngx_http_uco_main_conf_t   *umcf;
+    const uco_snap_partner_t   *partner;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_uco_ctx_t));
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
     ngx_http_set_ctx(r, ctx, ngx_http_uco_module);
+    *ctxp = ctx;
 
     umcf = ngx_http_get_module_main_conf(r, ngx_http_uco_module);
     cur = ngx_http_uco_snapshot_current(umcf, r->connection->log);
 
     if (cur == NULL) {
-        err.status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        err.code = "no_snapshot";
-        err.message = "no policy snapshot is loaded yet";
-        return ngx_http_uco_send_error(r, &err);
+        err->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        err->code = "no_snapshot";
+        err->message = "no policy snapshot is loaded yet";
+        return NGX_DECLINED;
     }
 
     if (ngx_http_uco_authenticate(r, &cur->snap, &partner) != NGX_OK) {
-        err.status = NGX_HTTP_UNAUTHORIZED;
-        err.code = "unauthorized";
-        err.message = "missing or invalid partner credentials";
-        return ngx_http_uco_send_error(r, &err);
+        err->status = NGX_HTTP_UNAUTHORIZED;
+        err->code = "unauthorized";
+        err->message = "missing or invalid partner credentials";
+        return NGX_DECLINED;
     }
 
     ctx->partner = partner->id;
 
     if (partner->status != UCO_PARTNER_ACTIVE) {
-        err.status = NGX_HTTP_FORBIDDEN;
-        err.code = "partner_suspended";
-        err.message = "the partner is suspended";
-        return ngx_http_uco_send_error(r, &err);
+        err->status = NGX_HTTP_FORBIDDEN;
+        err->code = "partner_suspended";
+        err->message = "the partner is suspended";
+        return NGX_DECLINED;
     }
 
-    if (uco_query_parse((const char *) args->data, args->len, &q, &err)
-        != 0)
-    {
+    ctx->req.cur = cur;
+    ctx->req.partner = partner;
+
+    uco_snap_when(ngx_http_uco_local_time(umcf, ngx_time()), &ctx->req.when);
+
+    return NGX_OK;
+}
+
+
+/*
+ * (b) One check: c->err is already set when its fields did not parse;
+ * otherwise the terminal allow-list, then the decision.  Every check of
+ * a request, refused or decided, ends here.
+ */
+
+void
+ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
+    const uco_query_t *q, ngx_http_uco_check_t *c)
+{
+    uint32_t                   card;
+    const uco_snap_t          *snap;
+    const uco_snap_partner_t  *partner;
+
+    snap = &ctx->req.cur->snap;
+    partner = ctx->req.partner;
+
+    if (c->err.status != 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "uco: bad request from partner %uL: %s",
-                      partner->id, err.code);
-        return ngx_http_uco_send_error(r, &err);
+                      partner->id, c->err.code);
+        return;
     }
 
-    if (!uco_snap_terminal_allowed(&cur->snap, partner,
-                                   (const char *) q.terminal.data,
-                                   q.terminal.len))
+    c->amount = q->amount_kopecks;
+
+    if (!uco_snap_terminal_allowed(snap, partner,
+                                   (const char *) q->terminal.data,
+                                   q->terminal.len))
     {
-        err.status = NGX_HTTP_FORBIDDEN;
-        err.code = "terminal_not_allowed";
-        err.message = "the terminal is not in the partner's allow-list";
-        return ngx_http_uco_send_error(r, &err);
+        c->err.status = NGX_HTTP_FORBIDDEN;
+        c->err.code = "terminal_not_allowed";
+        c->err.message = "the terminal is not in the partner's allow-list";
+        return;
     }
 
-    local = ngx_http_uco_local_time(umcf, ngx_time());
-    uco_snap_when(local, &when);
+    uco_snap_decide(snap, partner,
+                    uco_snap_find_card(snap, q->key, &card)
+                    ? &snap->cards[card] : NULL,
+                    &ctx->req.when, q->amount_kopecks, &c->res);
 
-    uco_snap_decide(&cur->snap, partner,
-                    uco_snap_find_card(&cur->snap, q.key, &card)
-                    ? &cur->snap.cards[card] : NULL,
-                    &when, q.amount_kopecks, &res);
-
-    ctx->decision = uco_snap_decision_name(res.decision);
-    ctx->programme = res.programme ? res.programme->id : 0;
-
-    b = ngx_create_temp_buf(r->pool, NGX_HTTP_UCO_ANSWER_LEN);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    last = ngx_http_uco_format(b->last, cur->generation, &res,
-                               q.amount_kopecks);
-    b->last = last;
-
-    return ngx_http_uco_send(r, NGX_HTTP_OK, b);
+    ctx->decision = uco_snap_decision_name(c->res.decision);
+    ctx->programme = c->res.programme ? c->res.programme->id : 0;
 }
 
 
@@ -204,127 +239,4 @@ ngx_http_uco_authenticate(ngx_http_request_t *r, const uco_snap_t *snap,
     *partner = p;
 
     return NGX_OK;
-}
-
-
-static u_char *
-ngx_http_uco_format(u_char *p, uint64_t generation,
-    const uco_snap_result_t *res, int64_t amount)
-{
-    uint64_t                     v;
-    const uco_snap_programme_t  *pr;
-
-    p = ngx_sprintf(p, "{\"decision\":\"%s\"",
-                    uco_snap_decision_name(res->decision));
-
-    if (res->decision == UCO_DECISION_NOT_ELIGIBLE) {
-        p = ngx_sprintf(p, ",\"reason\":\"%s\"",
-                        uco_snap_reason_name(res->reason));
-    }
-
-    pr = res->programme;
-
-    if (pr != NULL) {
-        p = ngx_sprintf(p, ",\"programme\":{\"id\":%uL,\"type\":\"%s\","
-                        "\"value\":", pr->id,
-                        pr->type == UCO_DISCOUNT_PERCENT ? "percent"
-                                                         : "fixed");
-        v = pr->value;
-
-        if (pr->type != UCO_DISCOUNT_PERCENT || v % 100 == 0) {
-            p = ngx_sprintf(p, "%uL",
-                            pr->type == UCO_DISCOUNT_PERCENT ? v / 100 : v);
-
-        } else if (v % 10 == 0) {
-            p = ngx_sprintf(p, "%uL.%uL", v / 100, v % 100 / 10);
-
-        } else {
-            p = ngx_sprintf(p, "%uL.%02uL", v / 100, v % 100);
-        }
-
-        if (amount >= 0) {
-            p = ngx_sprintf(p, ",\"discount\":%uL", res->discount);
-        }
-
-        *p++ = '}';
-    }
-
-    return ngx_sprintf(p, ",\"generation\":%uL}", generation);
-}
-
-
-static ngx_int_t
-ngx_http_uco_send_error(ngx_http_request_t *r, uco_query_error_t *err)
-{
-    ngx_buf_t        *b;
-    ngx_table_elt_t  *h;
-
-    if (err->status == NGX_HTTP_UNAUTHORIZED) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        ngx_str_set(&h->value, "Bearer realm=\"uco\"");
-        r->headers_out.www_authenticate = h;
-
-    } else if (err->status == NGX_HTTP_NOT_ALLOWED) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "GET, HEAD");
-    }
-
-    b = ngx_create_temp_buf(r->pool, NGX_HTTP_UCO_ANSWER_LEN);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_sprintf(b->last, "{\"error\":\"%s\",\"message\":\"%s\"}",
-                          err->code, err->message);
-
-    return ngx_http_uco_send(r, err->status, b);
-}
-
-
-static ngx_int_t
-ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status, ngx_buf_t *b)
-{
-    ngx_int_t         rc;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-
-    r->headers_out.status = status;
-    r->headers_out.content_type = ngx_http_uco_json;
-    r->headers_out.content_type_len = ngx_http_uco_json.len;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }

@@ -65,11 +65,32 @@ typedef struct {
 } ngx_http_uco_loc_conf_t;
 
 
-/* per-request results, for the $uco_* variables */
+/*
+ * What a request establishes before any check (ngx_http_uco_begin()):
+ * the generation that answers, the authenticated partner, the local time.
+ * Everything the checks of one request decide uses the same values.
+ */
 typedef struct {
-    const char              *decision;
-    uint64_t                 partner;
-    uint64_t                 programme;
+    ngx_http_uco_snap_t        *cur;
+    const uco_snap_partner_t   *partner;
+    uco_snap_when_t             when;
+} ngx_http_uco_req_t;
+
+
+/* one check's outcome: a decision, or a client error (err.status != 0) */
+typedef struct {
+    uco_query_error_t           err;
+    uco_snap_result_t           res;
+    int64_t                     amount;     /* -1 when not given */
+} ngx_http_uco_check_t;
+
+
+/* per-request state; decision and programme are the last check's */
+typedef struct {
+    const char                 *decision;
+    uint64_t                    partner;
+    uint64_t                    programme;
+    ngx_http_uco_req_t          req;
 } ngx_http_uco_ctx_t;
 
 
@@ -77,6 +98,15 @@ extern ngx_module_t  ngx_http_uco_module;
 
 
 ngx_int_t ngx_http_uco_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
+    uco_query_error_t *err);
+void ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
+    const uco_query_t *q, ngx_http_uco_check_t *c);
+
+ngx_int_t ngx_http_uco_send_check(ngx_http_request_t *r,
+    ngx_http_uco_ctx_t *ctx, ngx_http_uco_check_t *c);
+ngx_int_t ngx_http_uco_send_error(ngx_http_request_t *r,
+    uco_query_error_t *err);
 
 ngx_int_t ngx_http_uco_snapshot_init_process(ngx_cycle_t *cycle,
     ngx_http_uco_main_conf_t *umcf);

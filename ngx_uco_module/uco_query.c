@@ -69,8 +69,6 @@ int
 uco_query_parse(const char *args, size_t len, uco_query_t *q,
     uco_query_error_t *err)
 {
-    size_t       i;
-    int64_t      amount;
     uco_str_t    name, value, *slot;
     const char  *p, *end, *amp, *eq;
 
@@ -119,6 +117,18 @@ uco_query_parse(const char *args, size_t len, uco_query_t *q,
 
         *slot = value;
     }
+
+    return uco_query_check(q, err);
+}
+
+
+int
+uco_query_check(uco_query_t *q, uco_query_error_t *err)
+{
+    size_t   i;
+    int64_t  amount;
+
+    q->amount_kopecks = -1;
 
     if (q->kind.data == NULL || uco_query_is(&q->kind, "hashpan")) {
         q->id_kind = UCO_ID_HASHPAN;

@@ -47,6 +47,12 @@ typedef struct {
 /* 0 on success, -1 with *err filled */
 int uco_query_parse(const char *args, size_t len, uco_query_t *q,
     uco_query_error_t *err);
+/*
+ * Validate the fields of one check, however they arrived (a query, a
+ * body): card, kind, amount and terminal as given, absent ones with NULL
+ * data.  Sets id_kind, key and amount_kopecks.  0, or -1 with *err filled.
+ */
+int uco_query_check(uco_query_t *q, uco_query_error_t *err);
 /* "Bearer <partner>.<secret>": 0 on success, -1 if malformed */
 int uco_query_credentials(const char *value, size_t len, uint64_t *partner,
     uco_str_t *secret);

@@ -1,0 +1,332 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * Answers: what a decision or an error says is described once
+ * (ngx_http_uco_put_check(), ngx_http_uco_put_error()) over a small
+ * writer, and the writer encodes it.  Every string written is one of the
+ * module's own constants (names, codes, messages): nothing needs escaping
+ * and nothing a client sent is echoed.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_uco_module.h"
+
+
+/* enough for the longest decision or error, with room to spare */
+#define NGX_HTTP_UCO_ANSWER_LEN  256
+
+
+typedef struct {
+    u_char      *pos;
+    u_char      *end;
+    ngx_uint_t   first;      /* no value yet in the open container */
+    ngx_uint_t   keyed;      /* a key was written, its value comes next */
+} ngx_http_uco_out_t;
+
+
+static void ngx_http_uco_put_check(ngx_http_uco_out_t *o,
+    uint64_t generation, const ngx_http_uco_check_t *c);
+static void ngx_http_uco_put_error(ngx_http_uco_out_t *o,
+    const uco_query_error_t *err);
+
+static void ngx_http_uco_out_value(ngx_http_uco_out_t *o);
+static void ngx_http_uco_out_map(ngx_http_uco_out_t *o, ngx_uint_t n);
+static void ngx_http_uco_out_end(ngx_http_uco_out_t *o);
+static void ngx_http_uco_out_key(ngx_http_uco_out_t *o, const char *key);
+static void ngx_http_uco_out_str(ngx_http_uco_out_t *o, const char *s);
+static void ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v);
+static void ngx_http_uco_out_hundredths(ngx_http_uco_out_t *o, uint64_t v);
+
+static ngx_int_t ngx_http_uco_reply(ngx_http_request_t *r,
+    ngx_uint_t status, uint64_t generation, const ngx_http_uco_check_t *c);
+static ngx_int_t ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b);
+
+
+static ngx_str_t  ngx_http_uco_json = ngx_string("application/json");
+
+
+ngx_int_t
+ngx_http_uco_send_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
+    ngx_http_uco_check_t *c)
+{
+    if (c->err.status != 0) {
+        return ngx_http_uco_send_error(r, &c->err);
+    }
+
+    return ngx_http_uco_reply(r, NGX_HTTP_OK, ctx->req.cur->generation, c);
+}
+
+
+ngx_int_t
+ngx_http_uco_send_error(ngx_http_request_t *r, uco_query_error_t *err)
+{
+    ngx_table_elt_t       *h;
+    ngx_http_uco_check_t   c;
+
+    if (err->status == NGX_HTTP_UNAUTHORIZED) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+        ngx_str_set(&h->value, "Bearer realm=\"uco\"");
+        r->headers_out.www_authenticate = h;
+
+    } else if (err->status == NGX_HTTP_NOT_ALLOWED) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "GET, HEAD");
+    }
+
+    ngx_memzero(&c, sizeof(ngx_http_uco_check_t));
+    c.err = *err;
+
+    return ngx_http_uco_reply(r, err->status, 0, &c);
+}
+
+
+static ngx_int_t
+ngx_http_uco_reply(ngx_http_request_t *r, ngx_uint_t status,
+    uint64_t generation, const ngx_http_uco_check_t *c)
+{
+    ngx_buf_t           *b;
+    ngx_http_uco_out_t   o;
+
+    b = ngx_create_temp_buf(r->pool, NGX_HTTP_UCO_ANSWER_LEN);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    o.pos = b->last;
+    o.end = b->end;
+    o.first = 1;
+    o.keyed = 0;
+
+    ngx_http_uco_put_check(&o, generation, c);
+
+    b->last = o.pos;
+
+    return ngx_http_uco_send(r, status, b);
+}
+
+
+/* the fields of a decision, or of a check's error, in docs/api.md's order */
+
+static void
+ngx_http_uco_put_check(ngx_http_uco_out_t *o, uint64_t generation,
+    const ngx_http_uco_check_t *c)
+{
+    ngx_uint_t                   n;
+    const uco_snap_result_t     *res;
+    const uco_snap_programme_t  *pr;
+
+    if (c->err.status != 0) {
+        ngx_http_uco_put_error(o, &c->err);
+        return;
+    }
+
+    res = &c->res;
+    pr = res->programme;
+
+    n = 2 + (res->decision == UCO_DECISION_NOT_ELIGIBLE) + (pr != NULL);
+
+    ngx_http_uco_out_map(o, n);
+
+    ngx_http_uco_out_key(o, "decision");
+    ngx_http_uco_out_str(o, uco_snap_decision_name(res->decision));
+
+    if (res->decision == UCO_DECISION_NOT_ELIGIBLE) {
+        ngx_http_uco_out_key(o, "reason");
+        ngx_http_uco_out_str(o, uco_snap_reason_name(res->reason));
+    }
+
+    if (pr != NULL) {
+        ngx_http_uco_out_key(o, "programme");
+        ngx_http_uco_out_map(o, 3 + (c->amount >= 0));
+
+        ngx_http_uco_out_key(o, "id");
+        ngx_http_uco_out_uint(o, pr->id);
+
+        ngx_http_uco_out_key(o, "type");
+
+        if (pr->type == UCO_DISCOUNT_PERCENT) {
+            ngx_http_uco_out_str(o, "percent");
+            ngx_http_uco_out_key(o, "value");
+            ngx_http_uco_out_hundredths(o, pr->value);
+
+        } else {
+            ngx_http_uco_out_str(o, "fixed");
+            ngx_http_uco_out_key(o, "value");
+            ngx_http_uco_out_uint(o, pr->value);
+        }
+
+        if (c->amount >= 0) {
+            ngx_http_uco_out_key(o, "discount");
+            ngx_http_uco_out_uint(o, res->discount);
+        }
+
+        ngx_http_uco_out_end(o);
+    }
+
+    ngx_http_uco_out_key(o, "generation");
+    ngx_http_uco_out_uint(o, generation);
+
+    ngx_http_uco_out_end(o);
+}
+
+
+static void
+ngx_http_uco_put_error(ngx_http_uco_out_t *o, const uco_query_error_t *err)
+{
+    ngx_http_uco_out_map(o, 2);
+
+    ngx_http_uco_out_key(o, "error");
+    ngx_http_uco_out_str(o, err->code);
+
+    ngx_http_uco_out_key(o, "message");
+    ngx_http_uco_out_str(o, err->message);
+
+    ngx_http_uco_out_end(o);
+}
+
+
+/*
+ * The JSON writer.  Writes are bounded by o->end: a too small buffer
+ * gives a cut answer, never an overrun.
+ */
+
+static void
+ngx_http_uco_out_value(ngx_http_uco_out_t *o)
+{
+    if (o->keyed) {
+        o->keyed = 0;
+        return;
+    }
+
+    if (!o->first && o->pos < o->end) {
+        *o->pos++ = ',';
+    }
+
+    o->first = 0;
+}
+
+
+static void
+ngx_http_uco_out_map(ngx_http_uco_out_t *o, ngx_uint_t n)
+{
+    ngx_http_uco_out_value(o);
+
+    if (o->pos < o->end) {
+        *o->pos++ = '{';
+    }
+
+    o->first = 1;
+}
+
+
+static void
+ngx_http_uco_out_end(ngx_http_uco_out_t *o)
+{
+    if (o->pos < o->end) {
+        *o->pos++ = '}';
+    }
+
+    o->first = 0;
+}
+
+
+static void
+ngx_http_uco_out_key(ngx_http_uco_out_t *o, const char *key)
+{
+    ngx_http_uco_out_value(o);
+
+    o->pos = ngx_slprintf(o->pos, o->end, "\"%s\":", key);
+    o->keyed = 1;
+}
+
+
+static void
+ngx_http_uco_out_str(ngx_http_uco_out_t *o, const char *s)
+{
+    ngx_http_uco_out_value(o);
+
+    o->pos = ngx_slprintf(o->pos, o->end, "\"%s\"", s);
+}
+
+
+static void
+ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v)
+{
+    ngx_http_uco_out_value(o);
+
+    o->pos = ngx_slprintf(o->pos, o->end, "%uL", v);
+}
+
+
+/* a percentage in hundredths, as a decimal without trailing zeros */
+
+static void
+ngx_http_uco_out_hundredths(ngx_http_uco_out_t *o, uint64_t v)
+{
+    ngx_http_uco_out_value(o);
+
+    if (v % 100 == 0) {
+        o->pos = ngx_slprintf(o->pos, o->end, "%uL", v / 100);
+
+    } else if (v % 10 == 0) {
+        o->pos = ngx_slprintf(o->pos, o->end, "%uL.%uL",
+                              v / 100, v % 100 / 10);
+
+    } else {
+        o->pos = ngx_slprintf(o->pos, o->end, "%uL.%02uL",
+                              v / 100, v % 100);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status, ngx_buf_t *b)
+{
+    ngx_int_t         rc;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_uco_json;
+    r->headers_out.content_type_len = ngx_http_uco_json.len;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
