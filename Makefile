@@ -30,7 +30,7 @@ DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              libfaketime faketime curl clang libclang-rt-14-dev \
              valgrind libhiredis-dev libmsgpack-dev libjansson-dev \
              redis-server prometheus wrk python3-msgpack debhelper \
-             dpkg-dev fakeroot
+             dpkg-dev fakeroot time linux-perf
 
 FUZZ_TARGETS = snapshot query
 FUZZ_SECONDS ?= 60
@@ -53,6 +53,7 @@ SAN_LOGS   = $(UCO_TEST_TMP)-sanitizer-logs
 SAN_TESTS  = $(filter-out t/025-time-window.t,$(wildcard t/*.t))
 
 .PHONY: all module loader test unit run deps clean style fuzz fuzz-build \
+        bench-build \
         test-asan asan test-valgrind
 
 all: module loader
@@ -110,6 +111,14 @@ $(BUILD)/uco_snap_test: t/unit/uco_snap_test.c $(SNAP_SRC) $(SNAP_HDR)
 	    -o $@ t/unit/uco_snap_test.c $(SNAP_SRC) -lcrypto
 
 unit: $(BUILD)/uco_snap_test
+
+# bench/decide.sh's program: built by make test too, so it keeps compiling
+$(BUILD)/bench_decide: bench/decide.c $(SNAP_SRC) $(SNAP_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -Ingx_uco_module \
+	    -o $@ bench/decide.c $(SNAP_SRC) -lcrypto
+
+bench-build: all $(BUILD)/bench_decide
 
 $(ASAN_BUILD)/nginx/Makefile: config
 	$(call configure-nginx,$(ASAN_BUILD)/nginx,-g -O1 -fPIC $(SAN_FLAGS),-fPIC $(SAN_FLAGS))
@@ -187,7 +196,7 @@ fuzz: deps fuzz-build
 style:
 	@sh tools/check-style
 
-test: deps all unit style
+test: deps all unit bench-build style
 	prove -r t/
 
 run: deps all

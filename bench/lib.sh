@@ -1,0 +1,101 @@
+# Shared by the bench/ scripts (sourced): a throwaway PostgreSQL tuned
+# for bulk loading, synthetic data from sql/generate.sql, and cleanup of
+# everything started.  Loopback and a private socket directory only.
+
+[ -n "${uco_bench_lib:-}" ] && return 0
+uco_bench_lib=1
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+run=$(mktemp -d /tmp/uco-bench.XXXXXX); chmod 0755 "$run"
+db="host=$run user=postgres dbname=postgres"
+bench_pids=()
+
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi; }
+
+bench_cleanup() {
+    local p
+    [ -f "$run/logs/nginx.pid" ] && kill "$(cat "$run/logs/nginx.pid")" 2>/dev/null || true
+    for p in "${bench_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    as_pg "$pgbin/pg_ctl" -D "$run/pg" -m fast stop >/dev/null 2>&1 || true
+    [ -n "${UCO_BENCH_KEEP:-}" ] || rm -rf "$run"
+}
+trap bench_cleanup EXIT
+
+# PostgreSQL for a benchmark: nothing here needs durability
+bench_pg_start() {
+    [ "$(id -u)" = 0 ] && chown nobody "$run"
+    as_pg "$pgbin/initdb" -D "$run/pg" -A trust -U postgres --no-sync >/dev/null
+    as_pg "$pgbin/pg_ctl" -D "$run/pg" -l "$run/pg.log" -w -o "-k $run \
+        -c listen_addresses='' -c fsync=off -c synchronous_commit=off \
+        -c full_page_writes=off -c wal_level=minimal -c max_wal_senders=0 \
+        -c shared_buffers=1GB -c max_wal_size=8GB" start >/dev/null
+    "$top/sql/migrate" "$db" 2>/dev/null
+    psql -X -q -v ON_ERROR_STOP=1 "$db" -f "$top/sql/sample-data.sql"
+}
+
+# bench_generate CARDS: synthetic data; prints the time it took
+bench_generate() {
+    local t0
+    t0=$(date +%s.%N)
+    psql -X -q -v ON_ERROR_STOP=1 -v cards="$1" "$db" \
+        -f "$top/sql/generate.sql" >/dev/null
+    echo "generate $1 cards: $(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)") s"
+}
+
+# bench_keys FILE N: N identifiers (kind TAB value), 90 % of existing
+# cards drawn at random, 10 % unknown of both kinds, shuffled
+bench_keys() {
+    local total pct n=$2
+    total=$(psql -X -At "$db" -c "SELECT count(*) FROM uco.card_identifier")
+    [ "$n" -gt "$total" ] && n=$total
+    pct=$(echo "scale=6; 100 * $n / $total" | bc)
+    psql -X -q -At -F $'\t' -v ON_ERROR_STOP=1 "$db" > "$1" <<SQL
+SELECT setseed(0.5);
+SELECT kind, value FROM (
+    (SELECT kind, value FROM uco.card_identifier
+        TABLESAMPLE BERNOULLI ($pct) REPEATABLE (7)
+        LIMIT $(( n * 9 / 10 )))
+    UNION ALL
+    SELECT CASE WHEN g % 2 = 0 THEN 'social' ELSE 'hashpan' END,
+           CASE WHEN g % 2 = 0 THEN '99' || lpad(g::text, 10, '0')
+                ELSE encode(sha256(('unknown:' || g)::bytea), 'hex') END
+    FROM generate_series(1, $(( n / 10 ))) g) k
+ORDER BY random();
+SQL
+    sed -i '1{/^$/d}' "$1"
+}
+
+# bench_snapshot: one full build by the loader, timed, with its peak
+# memory; sets $snap to the published file
+bench_snapshot() {
+    mkdir -p "$run/snap"
+    /usr/bin/time -f '%e %M' -o "$run/loader.time" \
+        "$top/build/policy-loader" --once --db "$db" --dir "$run/snap" \
+        --file-mode 0644 >"$run/loader.log" 2>&1 ||
+        { cat "$run/loader.log"; return 1; }
+    snap=$(ls "$run"/snap/snap-*.ucs | tail -n 1)
+}
+
+# a synthetic partner with 10 programmes and no terminal list
+bench_partner() {
+    psql -X -At "$db" -c "SELECT p.id FROM uco.partner p
+        WHERE p.status = 'active' AND p.id >= 100000
+          AND NOT EXISTS (SELECT 1 FROM uco.partner_terminal t
+                          WHERE t.partner_id = p.id)
+          AND (SELECT count(*) FROM uco.programme r
+               WHERE r.partner_id = p.id) = 10
+        ORDER BY p.id LIMIT 1"
+}
+
+# bench_setup CARDS KEYS: PostgreSQL, data, a snapshot, a keys file
+bench_setup() {
+    bench_pg_start
+    bench_generate "$1"
+    bench_snapshot
+    bench_keys "$run/keys" "$2"
+    partner=$(bench_partner)
+}
+
+# true when the calling script is run, not sourced by bench/all.sh
+bench_main() { [ "${BASH_SOURCE[1]}" = "$0" ]; }
