@@ -32,7 +32,7 @@ DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              redis-server prometheus wrk python3-msgpack debhelper \
              dpkg-dev fakeroot time linux-perf
 
-FUZZ_TARGETS = snapshot query
+FUZZ_TARGETS = snapshot query tz
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Ingx_uco_module
@@ -160,10 +160,11 @@ test-asan: deps asan
 
 # libFuzzer targets (clang); each runs FUZZ_SECONDS on a copy of its
 # seed corpus, so the repository's seeds stay small and reviewed.
-$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(SNAP_SRC) ngx_uco_module/uco_query.c
+# FUZZ_SRC: the plain-C code the targets drive, linked into each
+FUZZ_SRC = $(SNAP_SRC) ngx_uco_module/uco_query.c ngx_uco_module/uco_tz.c
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC)
 	@mkdir -p $(BUILD)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(SNAP_SRC) ngx_uco_module/uco_query.c \
-	    -lcrypto
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -lcrypto
 
 fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
 

@@ -12,6 +12,7 @@
 
 #include "uco_snap.h"
 #include "uco_query.h"
+#include "uco_tz.h"
 
 
 /* bytes hashed per event-loop turn while a new generation is validated */
