@@ -32,10 +32,11 @@ DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              redis-server prometheus wrk python3-msgpack debhelper \
              dpkg-dev fakeroot time linux-perf
 
-FUZZ_TARGETS = snapshot query tz
+FUZZ_TARGETS = snapshot query tz copy
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
-               -fno-sanitize-recover=undefined -Ingx_uco_module
+               -fno-sanitize-recover=undefined -Ingx_uco_module \
+               -Ipolicy-loader
 
 # make test-asan: module and loader built with AddressSanitizer and
 # UndefinedBehaviorSanitizer; the distribution's nginx loads the module
@@ -161,7 +162,8 @@ test-asan: deps asan
 # libFuzzer targets (clang); each runs FUZZ_SECONDS on a copy of its
 # seed corpus, so the repository's seeds stay small and reviewed.
 # FUZZ_SRC: the plain-C code the targets drive, linked into each
-FUZZ_SRC = $(SNAP_SRC) ngx_uco_module/uco_query.c ngx_uco_module/uco_tz.c
+FUZZ_SRC = $(SNAP_SRC) ngx_uco_module/uco_query.c ngx_uco_module/uco_tz.c \
+           policy-loader/pl_pg_text.c
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC)
 	@mkdir -p $(BUILD)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -lcrypto

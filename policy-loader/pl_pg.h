@@ -1,8 +1,8 @@
 /*
  * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
  *
- * PostgreSQL: connection, transaction, COPY streaming and the parsing of
- * COPY text fields.
+ * PostgreSQL: connection, transaction and COPY streaming; the fields'
+ * text format is parsed by pl_pg_text.[ch].
  */
 
 #ifndef PL_PG_H
@@ -13,9 +13,7 @@
 #include <libpq-fe.h>
 
 #include "pl_log.h"
-
-
-#define PL_PG_MAX_FIELDS    16
+#include "pl_pg_text.h"
 
 
 /*
@@ -47,8 +45,5 @@ void pl_pg_rollback(pl_pg_t *pg);
 int pl_pg_query_u64(pl_pg_t *pg, const char *sql, uint64_t *v, int n);
 int pl_pg_copy(pl_pg_t *pg, const char *select, int nfields,
     pl_pg_row_pt row, void *data);
-
-int pl_pg_int(const char *s, int64_t min, int64_t max, int64_t *v);
-int pl_pg_bytea(const char *s, uint8_t *out, size_t len);
 
 #endif /* PL_PG_H */
