@@ -21,6 +21,8 @@ NGX_LD_OPT ?= -Wl,-z,relro -Wl,-z,now -fPIC
 
 SNAP_SRC   = ngx_uco_module/uco_snap.c
 SNAP_HDR   = ngx_uco_module/uco_snap.h
+JRNL_SRC   = ngx_uco_module/uco_journal.c
+JRNL_HDR   = ngx_uco_module/uco_journal.h
 MOD_SRC    = $(wildcard ngx_uco_module/*.c ngx_uco_module/*.h) config
 LOADER_SRC = $(wildcard policy-loader/*.c)
 LOADER_HDR = $(wildcard policy-loader/*.h)
@@ -106,12 +108,20 @@ $(BUILD)/policy-loader: $(LOADER_SRC) $(LOADER_HDR) $(SNAP_SRC) $(SNAP_HDR)
 	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -Ingx_uco_module \
 	    -I$(PG_INC) -o $@ $(LOADER_SRC) $(SNAP_SRC) -lpq -lcrypto
 
-$(BUILD)/uco_snap_test: t/unit/uco_snap_test.c $(SNAP_SRC) $(SNAP_HDR)
+$(BUILD)/uco_snap_test: t/unit/uco_snap_test.c t/unit/tap.h $(SNAP_SRC) \
+                        $(SNAP_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -Ingx_uco_module \
 	    -o $@ t/unit/uco_snap_test.c $(SNAP_SRC) -lcrypto
 
-unit: $(BUILD)/uco_snap_test
+$(BUILD)/uco_journal_test: t/unit/uco_journal_test.c t/unit/tap.h $(JRNL_SRC) \
+                          $(JRNL_HDR) $(SNAP_SRC) $(SNAP_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -Ingx_uco_module \
+	    -o $@ t/unit/uco_journal_test.c $(JRNL_SRC) $(SNAP_SRC) \
+	    -lmsgpackc -lcrypto
+
+unit: $(BUILD)/uco_snap_test $(BUILD)/uco_journal_test
 
 # bench/decide.sh's program: built by make test too, so it keeps compiling
 $(BUILD)/bench_decide: bench/decide.c $(SNAP_SRC) $(SNAP_HDR)
@@ -140,14 +150,22 @@ $(ASAN_BUILD)/uco_snap_test: t/unit/uco_snap_test.c $(SNAP_SRC) $(SNAP_HDR)
 	$(CC) -g -O1 $(SAN_FLAGS) $(WARN) -std=c99 -D_GNU_SOURCE \
 	    -Ingx_uco_module -o $@ t/unit/uco_snap_test.c $(SNAP_SRC) -lcrypto
 
+$(ASAN_BUILD)/uco_journal_test: t/unit/uco_journal_test.c $(JRNL_SRC) \
+                               $(JRNL_HDR) $(SNAP_SRC) $(SNAP_HDR)
+	@mkdir -p $(ASAN_BUILD)
+	$(CC) -g -O1 $(SAN_FLAGS) $(WARN) -std=c99 -D_GNU_SOURCE \
+	    -Ingx_uco_module -o $@ t/unit/uco_journal_test.c $(JRNL_SRC) \
+	    $(SNAP_SRC) -lmsgpackc -lcrypto
+
 asan: $(ASAN_BUILD)/ngx_http_uco_module.so $(ASAN_BUILD)/policy-loader \
-      $(ASAN_BUILD)/uco_snap_test
+      $(ASAN_BUILD)/uco_snap_test $(ASAN_BUILD)/uco_journal_test
 
 test-asan: deps asan
 	rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS) && chmod 1777 $(SAN_LOGS)
 	UCO_TEST_MODULE=$(CURDIR)/$(ASAN_BUILD)/ngx_http_uco_module.so \
 	UCO_TEST_LOADER=$(CURDIR)/$(ASAN_BUILD)/policy-loader \
 	UCO_TEST_UNIT=$(CURDIR)/$(ASAN_BUILD)/uco_snap_test \
+	UCO_TEST_JOURNAL_UNIT=$(CURDIR)/$(ASAN_BUILD)/uco_journal_test \
 	UCO_TEST_NGINX_ENV="LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
 	    ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOGS)/nginx \
 	    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOGS)/nginx-ub" \

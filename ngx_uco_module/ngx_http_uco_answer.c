@@ -38,6 +38,7 @@ static void ngx_http_uco_out_end(ngx_http_uco_out_t *o);
 static void ngx_http_uco_out_key(ngx_http_uco_out_t *o, const char *key);
 static void ngx_http_uco_out_str(ngx_http_uco_out_t *o, const char *s);
 static void ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v);
+static void ngx_http_uco_out_id(ngx_http_uco_out_t *o, uint64_t v);
 static void ngx_http_uco_out_hundredths(ngx_http_uco_out_t *o, uint64_t v);
 
 static ngx_int_t ngx_http_uco_reply(ngx_http_request_t *r,
@@ -139,7 +140,8 @@ ngx_http_uco_put_check(ngx_http_uco_out_t *o, uint64_t generation,
     res = &c->res;
     pr = res->programme;
 
-    n = 2 + (res->decision == UCO_DECISION_NOT_ELIGIBLE) + (pr != NULL);
+    n = 2 + (res->decision == UCO_DECISION_NOT_ELIGIBLE) + (pr != NULL)
+        + (c->decision_id != 0);
 
     ngx_http_uco_out_map(o, n);
 
@@ -181,6 +183,11 @@ ngx_http_uco_put_check(ngx_http_uco_out_t *o, uint64_t generation,
 
     ngx_http_uco_out_key(o, "generation");
     ngx_http_uco_out_uint(o, generation);
+
+    if (c->decision_id != 0) {
+        ngx_http_uco_out_key(o, "decision_id");
+        ngx_http_uco_out_id(o, c->decision_id);
+    }
 
     ngx_http_uco_out_end(o);
 }
@@ -271,6 +278,17 @@ ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v)
     ngx_http_uco_out_value(o);
 
     o->pos = ngx_slprintf(o->pos, o->end, "%uL", v);
+}
+
+
+/* an id: a JSON string, as ids pass 2^53, where JSON numbers lose digits */
+
+static void
+ngx_http_uco_out_id(ngx_http_uco_out_t *o, uint64_t v)
+{
+    ngx_http_uco_out_value(o);
+
+    o->pos = ngx_slprintf(o->pos, o->end, "\"%uL\"", v);
 }
 
 

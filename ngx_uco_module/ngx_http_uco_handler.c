@@ -142,6 +142,7 @@ ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
 
     ctx->req.cur = cur;
     ctx->req.partner = partner;
+    ctx->req.journal = umcf->journal.ring.header ? &umcf->journal : NULL;
 
     uco_snap_when(ngx_http_uco_local_time(umcf, ngx_time()), &ctx->req.when);
 
@@ -159,6 +160,7 @@ void
 ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
     const uco_query_t *q, ngx_http_uco_check_t *c)
 {
+    int                        found;
     uint32_t                   card;
     const uco_snap_t          *snap;
     const uco_snap_partner_t  *partner;
@@ -185,13 +187,23 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
         return;
     }
 
-    uco_snap_decide(snap, partner,
-                    uco_snap_find_card(snap, q->key, &card)
-                    ? &snap->cards[card] : NULL,
+    found = uco_snap_find_card(snap, q->key, &card);
+
+    uco_snap_decide(snap, partner, found ? &snap->cards[card] : NULL,
                     &ctx->req.when, q->amount_kopecks, &c->res);
 
     ctx->decision = uco_snap_decision_name(c->res.decision);
     ctx->programme = c->res.programme ? c->res.programme->id : 0;
+
+    if (ctx->req.journal != NULL
+        && ngx_http_uco_journal_record(r, ctx, q,
+                                       found ? snap->cards[card].id : 0, c)
+           != NGX_OK)
+    {
+        c->err.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        c->err.code = "journal_full";
+        c->err.message = "the decision journal is full, try again later";
+    }
 }
 
 

@@ -51,6 +51,34 @@ static ngx_command_t  ngx_http_uco_commands[] = {
       0,
       NULL },
 
+    { ngx_string("uco_journal"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_uco_main_conf_t, journal.dir),
+      NULL },
+
+    { ngx_string("uco_journal_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_uco_main_conf_t, journal.size),
+      NULL },
+
+    { ngx_string("uco_journal_node"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_uco_main_conf_t, journal.node),
+      NULL },
+
+    { ngx_string("uco_journal_full"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_uco_main_conf_t, journal.full),
+      ngx_http_uco_journal_full },
+
     { ngx_string("uco_eligibility"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_uco_eligibility,
@@ -193,7 +221,13 @@ ngx_http_uco_create_main_conf(ngx_conf_t *cf)
      *     umcf->tz_name = { 0, NULL };
      *     umcf->tz = { NULL, NULL, 0 };
      *     umcf->state = { ... };
+     *     umcf->journal.dir = { 0, NULL };
+     *     umcf->journal.ring = { NULL, ... };
      */
+
+    umcf->journal.size = NGX_CONF_UNSET_SIZE;
+    umcf->journal.node = NGX_CONF_UNSET;
+    umcf->journal.full = NGX_CONF_UNSET_UINT;
 
     return umcf;
 }
@@ -204,13 +238,18 @@ ngx_http_uco_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_uco_main_conf_t  *umcf = conf;
 
+    char  *rv;
+
     static ngx_str_t  utc = ngx_string("UTC");
 
     if (umcf->tz_name.len == 0) {
-        return ngx_http_uco_tz_load(cf, &utc, &umcf->tz);
+        rv = ngx_http_uco_tz_load(cf, &utc, &umcf->tz);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_uco_journal_init_conf(cf, &umcf->journal);
 }
 
 

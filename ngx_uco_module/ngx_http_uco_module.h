@@ -13,6 +13,7 @@
 #include "uco_snap.h"
 #include "uco_query.h"
 #include "uco_tz.h"
+#include "uco_journal.h"
 
 
 /* bytes hashed per event-loop turn while a new generation is validated */
@@ -52,12 +53,45 @@ typedef struct {
 } ngx_http_uco_state_t;
 
 
+/* uco_journal_full */
+#define NGX_HTTP_UCO_JOURNAL_REJECT  1
+#define NGX_HTTP_UCO_JOURNAL_DROP    2
+
+
+typedef struct {
+    ngx_str_t                dir;
+    size_t                   size;
+    ngx_int_t                node;
+    ngx_uint_t               full;
+    u_char                  *map;
+    size_t                   len;
+    uco_journal_t            ring;      /* header NULL: no journal */
+} ngx_http_uco_journal_conf_t;
+
+
+/* the journal's counters, for the metrics */
+typedef struct {
+    uint64_t                 appended;
+    uint64_t                 dropped;
+    uint64_t                 rejected;
+    uint64_t                 too_big;
+    uint64_t                 delivered;
+    uint64_t                 skipped;
+    uint64_t                 spool_bytes;
+    uint64_t                 spool_records;
+    uint64_t                 loader_seen;   /* unix seconds */
+    uint64_t                 pending;       /* in the ring */
+    uint64_t                 capacity;
+} ngx_http_uco_journal_stats_t;
+
+
 typedef struct {
     ngx_str_t                dir;
     ngx_str_t                tz_name;
     ngx_http_uco_tz_t        tz;
     ngx_uint_t               endpoints;
     ngx_http_uco_state_t     state;
+    ngx_http_uco_journal_conf_t  journal;
 } ngx_http_uco_main_conf_t;
 
 
@@ -75,6 +109,7 @@ typedef struct {
     ngx_http_uco_snap_t        *cur;
     const uco_snap_partner_t   *partner;
     uco_snap_when_t             when;
+    ngx_http_uco_journal_conf_t *journal;   /* NULL: not recorded */
 } ngx_http_uco_req_t;
 
 
@@ -83,6 +118,7 @@ typedef struct {
     uco_query_error_t           err;
     uco_snap_result_t           res;
     int64_t                     amount;     /* -1 when not given */
+    uint64_t                    decision_id;    /* 0: not recorded */
 } ngx_http_uco_check_t;
 
 
@@ -96,6 +132,7 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_uco_module;
+extern ngx_conf_enum_t  ngx_http_uco_journal_full[];
 
 
 ngx_int_t ngx_http_uco_handler(ngx_http_request_t *r);
@@ -119,6 +156,14 @@ char *ngx_http_uco_tz_load(ngx_conf_t *cf, ngx_str_t *name,
     ngx_http_uco_tz_t *tz);
 int64_t ngx_http_uco_local_time(ngx_http_uco_main_conf_t *umcf,
     time_t now);
+
+char *ngx_http_uco_journal_init_conf(ngx_conf_t *cf,
+    ngx_http_uco_journal_conf_t *jc);
+ngx_int_t ngx_http_uco_journal_record(ngx_http_request_t *r,
+    ngx_http_uco_ctx_t *ctx, const uco_query_t *q, uint64_t card,
+    ngx_http_uco_check_t *c);
+ngx_int_t ngx_http_uco_journal_stats(ngx_http_uco_main_conf_t *umcf,
+    ngx_http_uco_journal_stats_t *st);
 
 
 #endif /* _NGX_HTTP_UCO_MODULE_H_INCLUDED_ */

@@ -10,29 +10,13 @@
 #include <limits.h>
 
 #include "uco_snap.h"
+#include "tap.h"
 
 
 #define HASHPAN_A \
     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define HASHPAN_B \
     "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
-
-
-static int  tests;
-static int  failed;
-
-
-static void
-ok(int cond, const char *name)
-{
-    tests++;
-
-    if (!cond) {
-        failed++;
-    }
-
-    printf("%sok %d - %s\n", cond ? "" : "not ", tests, name);
-}
 
 
 static uint8_t *
