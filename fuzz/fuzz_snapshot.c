@@ -56,6 +56,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (i = 0; i < s.nidents && i < 16; i++) {
             uco_snap_find_card(&s, s.idents[i].key, &card);
         }
+
+        /* a short slot's whole key: byte 0 from the card word */
+        for (i = 0; i < s.nshort_idents && i < 16; i++) {
+            memset(key, 0, sizeof(key));
+            key[0] = (uint8_t) (s.short_idents[i].card >> 28);
+            memcpy(key + 1, s.short_idents[i].key, 8);
+            uco_snap_find_card(&s, key, &card);
+        }
     }
 
     uco_snap_check(&s, buf, size);

@@ -13,8 +13,10 @@
 #include "uco_snap.h"
 
 
-#define UCO_SNAP_IDENT_LOAD_NUM 7   /* table at most 7/10 full */
-#define UCO_SNAP_IDENT_LOAD_DEN 10
+/* identifier tables at most 17/20 = 85 % full */
+#define UCO_SNAP_IDENT_LOAD_NUM 17
+#define UCO_SNAP_IDENT_LOAD_DEN 20
+#define UCO_SNAP_SHORT_CARD     0x0fffffffu
 
 enum {
     UCO_SNAP_PHASE_HEADER = 0,
@@ -26,6 +28,9 @@ enum {
 
 static uint64_t uco_snap_align(uint64_t n);
 static uint64_t uco_snap_hash(const uint8_t key[UCO_SNAP_KEY_LEN]);
+static uint64_t uco_snap_slot(const uint8_t key[UCO_SNAP_KEY_LEN],
+    uint64_t cap);
+static uint64_t uco_snap_capacity(uint64_t n);
 static const uco_snap_section_t *uco_snap_find_section(
     const uco_snap_header_t *h, uint32_t id);
 static int uco_snap_section_sizes(const uco_snap_counts_t *c,
@@ -46,7 +51,9 @@ static const uint32_t  uco_snap_record_size[UCO_SNAP_SEC_LAST + 1] = {
     sizeof(uco_snap_ident_t),
     sizeof(uco_snap_partner_t),
     sizeof(uco_snap_programme_t),
-    sizeof(uco_snap_terminal_t)
+    sizeof(uco_snap_terminal_t),
+    sizeof(uint64_t),
+    sizeof(uco_snap_short_ident_t)
 };
 
 static const char  *uco_snap_errors[UCO_SNAP_NERRORS] = {
@@ -141,6 +148,22 @@ uco_snap_hash(const uint8_t key[UCO_SNAP_KEY_LEN])
     h ^= h >> 31;
 
     return h;
+}
+
+
+/* the home slot: the hash's top 32 bits scaled to the capacity */
+static uint64_t
+uco_snap_slot(const uint8_t key[UCO_SNAP_KEY_LEN], uint64_t cap)
+{
+    return ((uco_snap_hash(key) >> 32) * cap) >> 32;
+}
+
+
+/* slots for n identifiers: at most 85 % full, at least one free */
+static uint64_t
+uco_snap_capacity(uint64_t n)
+{
+    return n * UCO_SNAP_IDENT_LOAD_DEN / UCO_SNAP_IDENT_LOAD_NUM + 1;
 }
 
 
@@ -254,8 +277,16 @@ uco_snap_open(uco_snap_t *s, const void *p, size_t len)
     s->terminals = (const uco_snap_terminal_t *) (base + sec->offset);
     s->nterminals = sec->count;
 
-    /* the probe loop relies on a power-of-two table with a free slot */
-    if (s->nidents == 0 || (s->nidents & (s->nidents - 1)) != 0) {
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_CATEGORY_SETS);
+    s->category_sets = (const uint64_t *) (base + sec->offset);
+    s->ncategory_sets = sec->count;
+
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_SHORT_IDENTS);
+    s->short_idents = (const uco_snap_short_ident_t *) (base + sec->offset);
+    s->nshort_idents = sec->count;
+
+    /* a lookup starts at a slot of each table: neither may be empty */
+    if (s->nidents == 0 || s->nshort_idents == 0) {
         memset(s, 0, sizeof(uco_snap_t));
         return UCO_SNAP_ESECTION;
     }
@@ -360,10 +391,12 @@ uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
         v->phase = UCO_SNAP_PHASE_RECORDS;
         v->pos = 0;
         v->used = 0;
+        v->short_used = 0;
         /* fall through */
 
     case UCO_SNAP_PHASE_RECORDS:
-        total = s->ncards + s->nidents + s->npartners + s->nprogrammes;
+        total = s->ncards + s->nidents + s->npartners + s->nprogrammes
+                + s->nshort_idents;
 
         /* about 16 bytes of record per byte of budget hashed */
         n = budget / 16 + 1;
@@ -378,8 +411,8 @@ uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
             return UCO_SNAP_AGAIN;
         }
 
-        if (v->used == s->nidents) {
-            /* no free slot: a miss would probe forever */
+        if (v->used == s->nidents || v->short_used == s->nshort_idents) {
+            /* no free slot: a miss would probe the whole table */
             return UCO_SNAP_ERECORD;
         }
 
@@ -393,8 +426,9 @@ uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
 
 
 /*
- * Record checks, from v->pos up to end over cards, identifiers, partners
- * and programmes in turn: enum ranges, partner ranges, sort order.
+ * Record checks, from v->pos up to end over cards, identifiers, partners,
+ * programmes and short identifiers in turn: enum ranges, indices,
+ * partner ranges, sort order.
  * Lookups check indices again, so a file that passes here but is still
  * odd cannot make a reader go out of bounds; these catch a writer's bug.
  */
@@ -403,10 +437,11 @@ static int
 uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
     uint64_t end)
 {
-    uint64_t                     i;
-    const uco_snap_card_t       *c;
-    const uco_snap_partner_t    *p;
-    const uco_snap_programme_t  *pr;
+    uint64_t                       i;
+    const uco_snap_card_t         *c;
+    const uco_snap_partner_t      *p;
+    const uco_snap_programme_t    *pr;
+    const uco_snap_short_ident_t  *si;
 
     for ( /* void */ ; v->pos < end; v->pos++) {
         i = v->pos;
@@ -416,7 +451,8 @@ uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
 
             if (c->status < UCO_CARD_ACTIVE || c->status > UCO_CARD_REPLACED
                 || c->kind < UCO_CARD_BANK
-                || c->kind > UCO_CARD_NON_FINANCIAL)
+                || c->kind > UCO_CARD_NON_FINANCIAL
+                || c->category_set >= s->ncategory_sets)
             {
                 return UCO_SNAP_ERECORD;
             }
@@ -431,7 +467,10 @@ uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
                 continue;
             }
 
-            if (s->idents[i].card >= s->ncards) {
+            /* a short key here could never be found: a writer's bug */
+            if (s->idents[i].card >= s->ncards
+                || uco_snap_key_is_short(s->idents[i].key))
+            {
                 return UCO_SNAP_ERECORD;
             }
 
@@ -459,6 +498,22 @@ uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
         }
 
         i -= s->npartners;
+
+        if (i >= s->nprogrammes) {
+            si = &s->short_idents[i - s->nprogrammes];
+
+            if (si->card == UCO_SNAP_EMPTY) {
+                continue;
+            }
+
+            if ((si->card & UCO_SNAP_SHORT_CARD) >= s->ncards) {
+                return UCO_SNAP_ERECORD;
+            }
+
+            v->short_used++;
+            continue;
+        }
+
         pr = &s->programmes[i];
 
         if (pr->type < UCO_DISCOUNT_PERCENT || pr->type > UCO_DISCOUNT_FIXED
@@ -590,22 +645,71 @@ uco_snap_key(uco_id_kind_e kind, const char *value, size_t len,
 }
 
 
+/* which table a key lives in; see uco_snap_short_ident_t */
+
+int
+uco_snap_key_is_short(const uint8_t key[UCO_SNAP_KEY_LEN])
+{
+    uint64_t  tail;
+
+    memcpy(&tail, key + 8, 8);
+
+    /* bytes 9..15 zero: byte 8 is the low byte (little-endian) */
+    return key[0] < 16 && (tail >> 8) == 0;
+}
+
+
+/*
+ * One table, chosen by the key's shape, so a key is looked for where the
+ * writer put it.  Every slot compared holds a whole key: a card is found
+ * only for the exact key it was stored under.  Probes are bounded by the
+ * capacity even if a hostile file has no free slot.
+ */
+
 int
 uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
     uint32_t *card)
 {
-    uint64_t                 mask, i, n;
-    const uco_snap_ident_t  *e;
+    uint32_t                       want;
+    uint64_t                       cap, i, n;
+    const uco_snap_ident_t        *e;
+    const uco_snap_short_ident_t  *t;
 
-    if (s->nidents == 0) {
+    if (uco_snap_key_is_short(key)) {
+        cap = s->nshort_idents;
+        i = uco_snap_slot(key, cap);
+        want = (uint32_t) key[0] << 28;
+
+        for (n = 0; n < cap; n++) {
+            t = &s->short_idents[i];
+
+            if (t->card == UCO_SNAP_EMPTY) {
+                return 0;
+            }
+
+            if ((t->card & ~UCO_SNAP_SHORT_CARD) == want
+                && memcmp(t->key, key + 1, 8) == 0)
+            {
+                if ((t->card & UCO_SNAP_SHORT_CARD) >= s->ncards) {
+                    return 0;
+                }
+
+                *card = t->card & UCO_SNAP_SHORT_CARD;
+                return 1;
+            }
+
+            if (++i == cap) {
+                i = 0;
+            }
+        }
+
         return 0;
     }
 
-    mask = s->nidents - 1;
-    i = uco_snap_hash(key) & mask;
+    cap = s->nidents;
+    i = uco_snap_slot(key, cap);
 
-    /* bounded even if a hostile file has no free slot */
-    for (n = 0; n < s->nidents; n++) {
+    for (n = 0; n < cap; n++) {
         e = &s->idents[i];
 
         if (e->card == UCO_SNAP_EMPTY) {
@@ -621,7 +725,9 @@ uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
             return 1;
         }
 
-        i = (i + 1) & mask;
+        if (++i == cap) {
+            i = 0;
+        }
     }
 
     return 0;
@@ -788,7 +894,7 @@ uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
     const uco_snap_card_t *card, const uco_snap_when_t *w, int64_t amount,
     uco_snap_result_t *res)
 {
-    uint64_t                     d, best_d;
+    uint64_t                     d, best_d, categories;
     uint32_t                     i, end;
     uco_reason_e                 reason;
     const uco_snap_programme_t  *pr, *best;
@@ -821,6 +927,10 @@ uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
         return;
     }
 
+    /* checked by validation; checked again so a lookup stays in bounds */
+    categories = card->category_set < s->ncategory_sets
+                 ? s->category_sets[card->category_set] : 0;
+
     reason = UCO_REASON_NO_PROGRAMME;
     best = NULL;
     best_d = 0;
@@ -837,7 +947,7 @@ uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
         }
 
         if (pr->required_categories != 0
-            && (pr->required_categories & card->categories) == 0)
+            && (pr->required_categories & categories) == 0)
         {
             if (reason < UCO_REASON_CATEGORY) {
                 reason = UCO_REASON_CATEGORY;
@@ -887,27 +997,37 @@ uco_snap_section_sizes(const uco_snap_counts_t *c,
     uint64_t size[UCO_SNAP_SEC_LAST + 1],
     uint64_t count[UCO_SNAP_SEC_LAST + 1])
 {
-    uint64_t  cap, need;
+    uint64_t  nshort, nlong;
     unsigned  id;
 
-    if (c->cards > UCO_SNAP_MAX_RECORDS / 2
+    if (c->cards > UCO_SNAP_MAX_CARDS
         || c->idents > UCO_SNAP_MAX_RECORDS / 4
+        || c->short_idents > c->idents
+        || c->long_idents > c->idents
         || c->partners > UCO_SNAP_MAX_RECORDS
         || c->programmes > UCO_SNAP_MAX_RECORDS
-        || c->terminals > UCO_SNAP_MAX_RECORDS)
+        || c->terminals > UCO_SNAP_MAX_RECORDS
+        || c->category_sets > UCO_SNAP_MAX_CATEGORY_SETS)
     {
         return UCO_SNAP_EINVAL;
     }
 
-    need = c->idents * UCO_SNAP_IDENT_LOAD_DEN / UCO_SNAP_IDENT_LOAD_NUM + 1;
-    for (cap = 16; cap < need; cap <<= 1) { /* void */ }
+    nshort = c->short_idents;
+    nlong = c->long_idents;
+
+    if (nshort == 0 && nlong == 0) {
+        nshort = c->idents;
+        nlong = c->idents;
+    }
 
     count[0] = 0;
     count[UCO_SNAP_SEC_CARDS] = c->cards;
-    count[UCO_SNAP_SEC_IDENTS] = cap;
+    count[UCO_SNAP_SEC_IDENTS] = uco_snap_capacity(nlong);
     count[UCO_SNAP_SEC_PARTNERS] = c->partners;
     count[UCO_SNAP_SEC_PROGRAMMES] = c->programmes;
     count[UCO_SNAP_SEC_TERMINALS] = c->terminals;
+    count[UCO_SNAP_SEC_CATEGORY_SETS] = c->category_sets;
+    count[UCO_SNAP_SEC_SHORT_IDENTS] = uco_snap_capacity(nshort);
 
     for (id = 0; id <= UCO_SNAP_SEC_LAST; id++) {
         size[id] = count[id] * uco_snap_record_size[id];
@@ -945,13 +1065,14 @@ uco_snap_size(const uco_snap_counts_t *c)
 int
 uco_snap_init(void *buf, size_t size, const uco_snap_counts_t *c)
 {
-    uint8_t             *base;
-    uint64_t             off, n, sz[UCO_SNAP_SEC_LAST + 1];
-    uint64_t             count[UCO_SNAP_SEC_LAST + 1];
-    unsigned             id;
-    uco_snap_ident_t    *idents;
-    uco_snap_header_t   *h;
-    uco_snap_section_t  *sec;
+    uint8_t                 *base;
+    uint64_t                 off, n, sz[UCO_SNAP_SEC_LAST + 1];
+    uint64_t                 count[UCO_SNAP_SEC_LAST + 1];
+    unsigned                 id;
+    uco_snap_ident_t        *idents;
+    uco_snap_header_t       *h;
+    uco_snap_section_t      *sec;
+    uco_snap_short_ident_t  *short_idents;
 
     if (buf == NULL || size == 0 || size != uco_snap_size(c)
         || uco_snap_section_sizes(c, sz, count) != UCO_SNAP_OK)
@@ -990,6 +1111,14 @@ uco_snap_init(void *buf, size_t size, const uco_snap_counts_t *c)
         idents[n].card = UCO_SNAP_EMPTY;
     }
 
+    short_idents = (uco_snap_short_ident_t *)
+        (base + h->sections[UCO_SNAP_SEC_SHORT_IDENTS - 1].offset);
+
+    for (n = 0; n < count[UCO_SNAP_SEC_SHORT_IDENTS]; n++) {
+        memset(short_idents[n].key, 0, sizeof(short_idents[n].key));
+        short_idents[n].card = UCO_SNAP_EMPTY;
+    }
+
     return UCO_SNAP_OK;
 }
 
@@ -1009,28 +1138,61 @@ uco_snap_section(void *buf, unsigned id)
 }
 
 
+/*
+ * Into the table the key's shape picks.  At least one slot of each is
+ * left free so that every miss terminates (validation refuses a table
+ * without one).
+ */
+
 int
 uco_snap_ident_add(void *buf, const uint8_t key[UCO_SNAP_KEY_LEN],
     uint32_t card)
 {
-    uint64_t             mask, i, n, cap;
-    uco_snap_ident_t    *t;
-    uco_snap_header_t   *h;
+    uint32_t                 word;
+    uint64_t                 i, n, cap;
+    uco_snap_ident_t        *t;
+    uco_snap_header_t       *h;
+    uco_snap_short_ident_t  *st;
 
     h = buf;
-    t = uco_snap_section(buf, UCO_SNAP_SEC_IDENTS);
-    cap = h->sections[UCO_SNAP_SEC_IDENTS - 1].count;
 
-    if (card == UCO_SNAP_EMPTY
-        || card >= h->sections[UCO_SNAP_SEC_CARDS - 1].count)
+    if (card >= h->sections[UCO_SNAP_SEC_CARDS - 1].count
+        || card >= UCO_SNAP_SHORT_CARD)
     {
         return UCO_SNAP_EINVAL;
     }
 
-    mask = cap - 1;
-    i = uco_snap_hash(key) & mask;
+    if (uco_snap_key_is_short(key)) {
+        st = uco_snap_section(buf, UCO_SNAP_SEC_SHORT_IDENTS);
+        cap = h->sections[UCO_SNAP_SEC_SHORT_IDENTS - 1].count;
+        i = uco_snap_slot(key, cap);
+        word = (uint32_t) key[0] << 28 | card;
 
-    /* keep at least one slot free so that every miss terminates */
+        for (n = 0; n + 1 < cap; n++) {
+            if (st[i].card == UCO_SNAP_EMPTY) {
+                memcpy(st[i].key, key + 1, 8);
+                st[i].card = word;
+                return UCO_SNAP_OK;
+            }
+
+            if ((st[i].card ^ word) >> 28 == 0
+                && memcmp(st[i].key, key + 1, 8) == 0)
+            {
+                return UCO_SNAP_EEXIST;
+            }
+
+            if (++i == cap) {
+                i = 0;
+            }
+        }
+
+        return UCO_SNAP_ENOSPC;
+    }
+
+    t = uco_snap_section(buf, UCO_SNAP_SEC_IDENTS);
+    cap = h->sections[UCO_SNAP_SEC_IDENTS - 1].count;
+    i = uco_snap_slot(key, cap);
+
     for (n = 0; n + 1 < cap; n++) {
         if (t[i].card == UCO_SNAP_EMPTY) {
             memcpy(t[i].key, key, UCO_SNAP_KEY_LEN);
@@ -1042,7 +1204,9 @@ uco_snap_ident_add(void *buf, const uint8_t key[UCO_SNAP_KEY_LEN],
             return UCO_SNAP_EEXIST;
         }
 
-        i = (i + 1) & mask;
+        if (++i == cap) {
+            i = 0;
+        }
     }
 
     return UCO_SNAP_ENOSPC;

@@ -15,7 +15,7 @@
 
 
 #define UCO_SNAP_MAGIC          "UCOSNAP\0"
-#define UCO_SNAP_VERSION        1
+#define UCO_SNAP_VERSION        2
 #define UCO_SNAP_BYTE_ORDER     0x01020304u
 #define UCO_SNAP_ALIGN          64
 #define UCO_SNAP_NSECTIONS      8
@@ -23,6 +23,9 @@
 #define UCO_SNAP_KEY_LEN        16
 #define UCO_SNAP_TERMINAL_LEN   32
 #define UCO_SNAP_MAX_RECORDS    0xfffffff0u
+/* a short identifier slot holds the card index in 28 bits */
+#define UCO_SNAP_MAX_CARDS      0x0fffffffu
+#define UCO_SNAP_MAX_CATEGORY_SETS  65536
 
 /* the name of generation g inside the snapshot directory */
 #define UCO_SNAP_FILE_PREFIX    "snap-"
@@ -57,7 +60,9 @@ enum {
     UCO_SNAP_SEC_PARTNERS,
     UCO_SNAP_SEC_PROGRAMMES,
     UCO_SNAP_SEC_TERMINALS,
-    UCO_SNAP_SEC_LAST = UCO_SNAP_SEC_TERMINALS
+    UCO_SNAP_SEC_CATEGORY_SETS,
+    UCO_SNAP_SEC_SHORT_IDENTS,
+    UCO_SNAP_SEC_LAST = UCO_SNAP_SEC_SHORT_IDENTS
 };
 
 typedef enum {
@@ -134,20 +139,31 @@ typedef struct {
     uco_snap_section_t  sections[UCO_SNAP_NSECTIONS];
 } uco_snap_header_t;
 
+/* 16 bytes: four to a cache line */
 typedef struct {
     uint64_t  id;
-    uint64_t  categories;
     int32_t   valid_until;      /* days since 1970-01-01, inclusive */
+    uint16_t  category_set;     /* index into the category sets */
     uint8_t   status;
     uint8_t   kind;
-    uint8_t   pad[2];
 } uco_snap_card_t;
 
-/* open addressing, linear probing, capacity a power of two */
+/*
+ * Identifiers: two open-addressing tables with linear probing, at most
+ * 85 % full.  A key whose byte 0 is below 16 and whose bytes 9..15 are
+ * zero (a social number of up to 14 digits) lives in the short table,
+ * every other key in the long one; the short slot keeps bytes 1..8 and
+ * byte 0 in the top 4 bits of the card word, so both are lossless.
+ */
 typedef struct {
     uint8_t   key[UCO_SNAP_KEY_LEN];
     uint32_t  card;             /* index into cards or UCO_SNAP_EMPTY */
 } uco_snap_ident_t;
+
+typedef struct {
+    uint8_t   key[8];           /* key bytes 1..8 */
+    uint32_t  card;             /* key[0] << 28 | card, or UCO_SNAP_EMPTY */
+} uco_snap_short_ident_t;
 
 /* sorted by id; programmes and terminals are contiguous ranges */
 typedef struct {
@@ -183,19 +199,23 @@ typedef struct {
 
 /* A validated view of a mapped file.  Pointers into the caller's bytes. */
 typedef struct {
-    const uint8_t               *base;
-    size_t                       len;
-    const uco_snap_header_t     *header;
-    const uco_snap_card_t       *cards;
-    const uco_snap_ident_t      *idents;
-    const uco_snap_partner_t    *partners;
-    const uco_snap_programme_t  *programmes;
-    const uco_snap_terminal_t   *terminals;
-    uint64_t                     ncards;
-    uint64_t                     nidents;   /* table capacity */
-    uint64_t                     npartners;
-    uint64_t                     nprogrammes;
-    uint64_t                     nterminals;
+    const uint8_t                 *base;
+    size_t                         len;
+    const uco_snap_header_t       *header;
+    const uco_snap_card_t         *cards;
+    const uco_snap_ident_t        *idents;
+    const uco_snap_partner_t      *partners;
+    const uco_snap_programme_t    *programmes;
+    const uco_snap_terminal_t     *terminals;
+    const uint64_t                *category_sets;
+    const uco_snap_short_ident_t  *short_idents;
+    uint64_t                       ncards;
+    uint64_t                       nidents;         /* table capacity */
+    uint64_t                       npartners;
+    uint64_t                       nprogrammes;
+    uint64_t                       nterminals;
+    uint64_t                       ncategory_sets;
+    uint64_t                       nshort_idents;   /* table capacity */
 } uco_snap_t;
 
 /* Incremental validation state: checksum and record checks in steps. */
@@ -203,6 +223,7 @@ typedef struct {
     void      *md;              /* EVP_MD_CTX */
     uint64_t   pos;             /* bytes hashed, then records checked */
     uint64_t   used;            /* occupied identifier slots seen */
+    uint64_t   short_used;      /* occupied short identifier slots */
     int        phase;
 } uco_snap_verify_t;
 
@@ -219,12 +240,21 @@ typedef struct {
     uint64_t                     discount;  /* kopecks, with an amount */
 } uco_snap_result_t;
 
+/*
+ * Sizes a writer asks for.  short_idents and long_idents say how many of
+ * the idents go to either table (uco_snap_key_is_short()); an estimate
+ * that is a little off is absorbed by the free slots, and with both 0
+ * each table is sized for all idents.
+ */
 typedef struct {
     uint64_t  cards;
     uint64_t  idents;           /* identifiers, not table slots */
     uint64_t  partners;
     uint64_t  programmes;
     uint64_t  terminals;
+    uint64_t  category_sets;
+    uint64_t  short_idents;
+    uint64_t  long_idents;
 } uco_snap_counts_t;
 
 
@@ -243,6 +273,7 @@ int uco_snap_check(uco_snap_t *s, const void *p, size_t len);
 /* identifiers: canonical key of a value as partners send it */
 int uco_snap_key(uco_id_kind_e kind, const char *value, size_t len,
     uint8_t key[UCO_SNAP_KEY_LEN]);
+int uco_snap_key_is_short(const uint8_t key[UCO_SNAP_KEY_LEN]);
 int uco_snap_find_card(const uco_snap_t *s,
     const uint8_t key[UCO_SNAP_KEY_LEN], uint32_t *card);
 const uco_snap_partner_t *uco_snap_find_partner(const uco_snap_t *s,

@@ -35,6 +35,20 @@
     "FROM uco.card c JOIN uco.holder h ON h.id = c.holder_id "              \
     "ORDER BY c.id"
 
+/*
+ * The identifier tables are sized before any row arrives, by the rule of
+ * uco_snap_key_is_short() on the stored values: a social number of up to
+ * 14 digits has a short key, a HashPAN a long one.  A kind this does not
+ * know is counted for both tables.
+ */
+#define PL_BUILD_SQL_SHORT      "kind = 'social' AND length(value) <= 14"
+#define PL_BUILD_SQL_LONG       "kind = 'hashpan' OR kind = 'social'"
+
+/* an upper bound of the cards' sets: holders without a card count too */
+#define PL_BUILD_SQL_CATEGORY_SETS                                          \
+    "(SELECT count(*) FROM (SELECT DISTINCT categories "                    \
+    "FROM uco.holder) d)"
+
 #define PL_BUILD_SQL_IDENTS                                                 \
     "SELECT kind, value, card_id FROM uco.card_identifier"
 
@@ -71,6 +85,9 @@ static int pl_build_partner_at(pl_build_t *b, const char *field,
 static void pl_build_ranges(pl_build_t *b);
 static int pl_build_card_index(pl_build_t *b, uint64_t id, uint32_t *index);
 static int pl_build_card_kind(const char *s);
+static int pl_build_category_set(pl_build_t *b, uint64_t categories,
+    uint16_t *index);
+static void pl_build_category_free(pl_build_t *b);
 
 
 pl_build_t *
@@ -92,6 +109,11 @@ pl_build_new(volatile sig_atomic_t *stop)
 void
 pl_build_free(pl_build_t *b)
 {
+    if (b == NULL) {
+        return;
+    }
+
+    pl_build_category_free(b);
     free(b);
 }
 
@@ -105,8 +127,8 @@ pl_build_free(pl_build_t *b)
 int
 pl_build_count(pl_build_t *b, pl_pg_t *pg)
 {
-    char      floor[64], sql[1024];
-    uint64_t  v[10];
+    char      floor[64], sql[1536];
+    uint64_t  v[13];
 
     b->err = 0;
     b->errstr[0] = '\0';
@@ -132,12 +154,17 @@ pl_build_count(pl_build_t *b, pl_pg_t *pg)
              "(SELECT count(*) FROM uco.change_log "
              "WHERE id > f.f AND id <= w.w), "
              "pg_snapshot_xmin(pg_current_snapshot()), "
-             "pg_snapshot_xmax(pg_current_snapshot()) "
+             "pg_snapshot_xmax(pg_current_snapshot()), "
+             PL_BUILD_SQL_CATEGORY_SETS ", "
+             "(SELECT count(*) FILTER (WHERE " PL_BUILD_SQL_SHORT
+             " OR NOT (" PL_BUILD_SQL_LONG ")) FROM uco.card_identifier), "
+             "(SELECT count(*) FILTER (WHERE NOT (" PL_BUILD_SQL_SHORT "))"
+             " FROM uco.card_identifier) "
              "FROM (SELECT coalesce(max(id), 0) AS w "
              "FROM uco.change_log) w, "
              "LATERAL (SELECT %s AS f) f", floor);
 
-    if (pl_pg_query_u64(pg, sql, v, 10) != PL_OK) {
+    if (pl_pg_query_u64(pg, sql, v, 13) != PL_OK) {
         pl_error(b, pg->err, "counting: %s", pg->errstr);
         return PL_ERR;
     }
@@ -147,6 +174,16 @@ pl_build_count(pl_build_t *b, pl_pg_t *pg)
     b->counts.partners = v[2];
     b->counts.terminals = v[3];
     b->counts.programmes = v[4];
+    b->counts.category_sets = v[10];
+    b->counts.short_idents = v[11];
+    b->counts.long_idents = v[12];
+
+    if (v[10] > UCO_SNAP_MAX_CATEGORY_SETS) {
+        pl_error(b, PL_EDATA, "%llu distinct category sets: a snapshot "
+                 "holds at most %d", (unsigned long long) v[10],
+                 UCO_SNAP_MAX_CATEGORY_SETS);
+        return PL_ERR;
+    }
 
     b->mark.watermark = v[5];
     b->mark.floor = v[6];
@@ -179,11 +216,34 @@ pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size)
     b->partners = uco_snap_section(buf, UCO_SNAP_SEC_PARTNERS);
     b->programmes = uco_snap_section(buf, UCO_SNAP_SEC_PROGRAMMES);
     b->terminals = uco_snap_section(buf, UCO_SNAP_SEC_TERMINALS);
+    b->category_sets = uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS);
+    b->ncategory_sets = 0;
+
+    pl_build_category_free(b);
+
+    /* a power of two at least twice the sets: short probe runs */
+    for (b->category_cap = 16;
+         b->category_cap < 2 * b->counts.category_sets;
+         b->category_cap <<= 1)
+    { /* void */ }
+
+    b->category_keys = malloc(b->category_cap * sizeof(uint64_t));
+    b->category_index = calloc(b->category_cap, sizeof(uint32_t));
+
+    if (b->category_keys == NULL || b->category_index == NULL) {
+        pl_build_category_free(b);
+        pl_error(b, PL_EDATA, "out of memory for category sets");
+        return PL_ERR;
+    }
 
     /* cards before identifiers, partners before their ranges */
 
-    if (pl_build_copy(b, pg, "cards", PL_BUILD_SQL_CARDS, 5,
-                      pl_build_card, b->counts.cards) != PL_OK
+    rc = pl_build_copy(b, pg, "cards", PL_BUILD_SQL_CARDS, 5,
+                       pl_build_card, b->counts.cards);
+
+    pl_build_category_free(b);
+
+    if (rc != PL_OK
         || pl_build_copy(b, pg, "identifiers", PL_BUILD_SQL_IDENTS, 3,
                          pl_build_ident, b->counts.idents) != PL_OK
         || pl_build_copy(b, pg, "partners", PL_BUILD_SQL_PARTNERS, 3,
@@ -337,6 +397,7 @@ pl_build_card(void *data, char **f)
 {
     int               kind, status;
     int64_t           id, days, cats;
+    uint16_t          set;
     pl_build_t       *b;
     uco_snap_card_t  *c;
 
@@ -376,10 +437,15 @@ pl_build_card(void *data, char **f)
         return PL_ERR;
     }
 
+    /* the bit pattern of the bigint */
+    if (pl_build_category_set(b, (uint64_t) cats, &set) != PL_OK) {
+        return PL_ERR;
+    }
+
     c = &b->cards[b->n++];
     memset(c, 0, sizeof(uco_snap_card_t));
     c->id = (uint64_t) id;
-    c->categories = (uint64_t) cats;    /* the bit pattern of the bigint */
+    c->category_set = set;
     c->valid_until = (int32_t) days;
     c->status = (uint8_t) status;
     c->kind = (uint8_t) kind;
@@ -764,4 +830,53 @@ pl_build_card_kind(const char *s)
     }
 
     return 0;
+}
+
+
+/*
+ * Cards name their holder's categories by an index into the distinct
+ * sets, which a small table of the loader's maps from the mask.
+ */
+
+static int
+pl_build_category_set(pl_build_t *b, uint64_t categories, uint16_t *index)
+{
+    uint64_t  h, mask;
+
+    mask = b->category_cap - 1;
+    h = categories * 0x9e3779b97f4a7c15ULL;
+    h = (h ^ (h >> 29)) & mask;
+
+    while (b->category_index[h] != 0) {
+        if (b->category_keys[h] == categories) {
+            *index = (uint16_t) (b->category_index[h] - 1);
+            return PL_OK;
+        }
+
+        h = (h + 1) & mask;
+    }
+
+    /* the count was taken in the same snapshot: more would be a bug */
+    if (b->ncategory_sets >= b->counts.category_sets) {
+        pl_error(b, PL_EDATA, "more category sets than counted (%llu)",
+                 (unsigned long long) b->counts.category_sets);
+        return PL_ERR;
+    }
+
+    b->category_keys[h] = categories;
+    b->category_index[h] = (uint32_t) ++b->ncategory_sets;
+    b->category_sets[b->ncategory_sets - 1] = categories;
+    *index = (uint16_t) (b->ncategory_sets - 1);
+
+    return PL_OK;
+}
+
+
+static void
+pl_build_category_free(pl_build_t *b)
+{
+    free(b->category_keys);
+    free(b->category_index);
+    b->category_keys = NULL;
+    b->category_index = NULL;
 }

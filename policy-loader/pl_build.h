@@ -48,6 +48,11 @@ typedef struct {
     uco_snap_partner_t     *partners;
     uco_snap_programme_t   *programmes;
     uco_snap_terminal_t    *terminals;
+    uint64_t               *category_sets;
+    uint64_t                ncategory_sets;
+    uint64_t               *category_keys;      /* mask -> set, by hash */
+    uint32_t               *category_index;     /* set + 1, 0 = free */
+    uint64_t                category_cap;
     uint64_t                n;          /* rows of the current table */
     uint64_t                partner;    /* cursor into partners */
 } pl_build_t;

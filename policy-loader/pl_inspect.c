@@ -26,7 +26,8 @@ static void pl_inspect_counts(const uco_snap_t *s, FILE *out);
 
 
 static const char  *pl_inspect_sections[UCO_SNAP_SEC_LAST + 1] = {
-    "?", "cards", "idents", "partners", "programmes", "terminals"
+    "?", "cards", "idents", "partners", "programmes", "terminals",
+    "category_sets", "short_idents"
 };
 
 
@@ -161,9 +162,10 @@ pl_inspect_header(const uco_snap_header_t *h, int valid, FILE *out)
 static void
 pl_inspect_counts(const uco_snap_t *s, FILE *out)
 {
-    uint64_t  i, used;
+    uint64_t  i, used, short_used;
 
     used = 0;
+    short_used = 0;
 
     for (i = 0; i < s->nidents; i++) {
         if (s->idents[i].card != UCO_SNAP_EMPTY) {
@@ -171,10 +173,22 @@ pl_inspect_counts(const uco_snap_t *s, FILE *out)
         }
     }
 
+    for (i = 0; i < s->nshort_idents; i++) {
+        if (s->short_idents[i].card != UCO_SNAP_EMPTY) {
+            short_used++;
+        }
+    }
+
     fprintf(out, "cards: %llu\nidents: %llu\nident_slots: %llu\n"
+            "short_idents: %llu\nshort_ident_slots: %llu\n"
+            "category_sets: %llu\n"
             "partners: %llu\nprogrammes: %llu\nterminals: %llu\n",
-            (unsigned long long) s->ncards, (unsigned long long) used,
+            (unsigned long long) s->ncards,
+            (unsigned long long) (used + short_used),
             (unsigned long long) s->nidents,
+            (unsigned long long) short_used,
+            (unsigned long long) s->nshort_idents,
+            (unsigned long long) s->ncategory_sets,
             (unsigned long long) s->npartners,
             (unsigned long long) s->nprogrammes,
             (unsigned long long) s->nterminals);

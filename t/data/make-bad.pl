@@ -33,8 +33,8 @@ my %KINDS = (
         . ' not updated', \&flip_record_byte],
     'magic' => ['magic "UCOSNAQ\0"; valid checksum',
         sub { reseal(put($_[0], 0, "UCOSNAQ\0")) }],
-    'version' => ['format version 2; valid checksum',
-        sub { reseal(put($_[0], 8, pack 'V', 2)) }],
+    'version' => ['format version 99 (a future one); valid checksum',
+        sub { reseal(put($_[0], 8, pack 'V', 99)) }],
     'byte-order' => ['byte-order mark 0x04030201; valid checksum',
         sub { reseal(put($_[0], 16, pack 'V', 0x04030201)) }],
     'section-past-end' => ['a section starts at the end of the file'

@@ -17,6 +17,11 @@
     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define HASHPAN_B \
     "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+#define SOCIAL_LONG  "56000000000000000042"
+
+
+static void many_value(size_t i, uint32_t *x, char v[65]);
+static int many(void);
 
 
 static uint8_t *
@@ -28,7 +33,8 @@ build(size_t *len)
     uco_snap_partner_t    *p;
     uco_snap_terminal_t   *t;
     uco_snap_programme_t  *pr;
-    uco_snap_counts_t      counts = { 3, 3, 2, 3, 2 };
+    uint64_t              *cs;
+    uco_snap_counts_t      counts = { 3, 4, 2, 3, 2, 3, 1, 3 };
 
     size = uco_snap_size(&counts);
     buf = calloc(1, size);
@@ -37,12 +43,17 @@ build(size_t *len)
     }
 
     c = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
-    c[0] = (uco_snap_card_t) { 10, 0x1, 20000, UCO_CARD_ACTIVE,
-                               UCO_CARD_BANK, {0, 0} };
-    c[1] = (uco_snap_card_t) { 11, 0x2, 20000, UCO_CARD_BLOCKED,
-                               UCO_CARD_BANK, {0, 0} };
-    c[2] = (uco_snap_card_t) { 12, 0x0, 20000, UCO_CARD_ACTIVE,
-                               UCO_CARD_NON_FINANCIAL, {0, 0} };
+    c[0] = (uco_snap_card_t) { 10, 20000, 0, UCO_CARD_ACTIVE,
+                               UCO_CARD_BANK };
+    c[1] = (uco_snap_card_t) { 11, 20000, 1, UCO_CARD_BLOCKED,
+                               UCO_CARD_BANK };
+    c[2] = (uco_snap_card_t) { 12, 20000, 2, UCO_CARD_ACTIVE,
+                               UCO_CARD_NON_FINANCIAL };
+
+    cs = uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS);
+    cs[0] = 0x1;
+    cs[1] = 0x2;
+    cs[2] = 0x0;
 
     p = uco_snap_section(buf, UCO_SNAP_SEC_PARTNERS);
     p[0].id = 1001;
@@ -72,6 +83,8 @@ build(size_t *len)
         || uco_snap_key(UCO_ID_HASHPAN, HASHPAN_B, 64, key) != UCO_SNAP_OK
         || uco_snap_ident_add(buf, key, 1) != UCO_SNAP_OK
         || uco_snap_key(UCO_ID_SOCIAL, "0042", 4, key) != UCO_SNAP_OK
+        || uco_snap_ident_add(buf, key, 2) != UCO_SNAP_OK
+        || uco_snap_key(UCO_ID_SOCIAL, SOCIAL_LONG, 20, key) != UCO_SNAP_OK
         || uco_snap_ident_add(buf, key, 2) != UCO_SNAP_OK)
     {
         return NULL;
@@ -83,6 +96,96 @@ build(size_t *len)
 
     *len = size;
     return buf;
+}
+
+
+/* identifier i: even ones 12-digit socials, odd ones random hashpans */
+
+static void
+many_value(size_t i, uint32_t *x, char v[65])
+{
+    size_t  j;
+
+    if (i % 2 == 0) {
+        snprintf(v, 65, "%012zu", i);
+        return;
+    }
+
+    for (j = 0; j < 64; j++) {
+        *x = *x * 1103515245 + 12345;
+        v[j] = "0123456789abcdef"[(*x >> 16) & 15];
+    }
+
+    v[64] = '\0';
+}
+
+
+/* a bigger table: collisions and wrap-around, half of it short keys */
+
+static int
+many(void)
+{
+    int                 good;
+    char                v[65];
+    size_t              size, i;
+    uint8_t            *buf, key[UCO_SNAP_KEY_LEN];
+    uint32_t            card, x;
+    uco_snap_t          s;
+    uco_snap_card_t    *c;
+    uco_snap_counts_t   counts = { 5000, 5000, 0, 0, 0, 1, 2500, 2500 };
+
+    size = uco_snap_size(&counts);
+    buf = calloc(1, size);
+    if (buf == NULL || uco_snap_init(buf, size, &counts) != UCO_SNAP_OK) {
+        free(buf);
+        return 0;
+    }
+
+    c = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
+    x = 12345;
+
+    for (i = 0; i < 10000; i++) {
+        many_value(i, &x, v);
+
+        if (i < 5000) {
+            c[i].id = i + 1;
+            c[i].status = UCO_CARD_ACTIVE;
+            c[i].kind = UCO_CARD_BANK;
+
+            if (uco_snap_key(i % 2 ? UCO_ID_HASHPAN : UCO_ID_SOCIAL, v,
+                             strlen(v), key) != UCO_SNAP_OK
+                || uco_snap_ident_add(buf, key, (uint32_t) i) != UCO_SNAP_OK)
+            {
+                free(buf);
+                return 0;
+            }
+        }
+    }
+
+    good = uco_snap_seal(buf, 1, 1, 1) == UCO_SNAP_OK
+           && uco_snap_check(&s, buf, size) == UCO_SNAP_OK
+           && s.nidents * 17 >= 2500 * 20
+           && s.nshort_idents * 17 >= 2500 * 20;
+
+    x = 12345;
+
+    for (i = 0; good && i < 10000; i++) {
+        many_value(i, &x, v);
+
+        uco_snap_key(i % 2 ? UCO_ID_HASHPAN : UCO_ID_SOCIAL, v, strlen(v),
+                     key);
+
+        if (i < 5000) {
+            good = uco_snap_find_card(&s, key, &card) && card == i;
+
+        } else {
+            good = !uco_snap_find_card(&s, key, &card);
+        }
+    }
+
+    free(buf);
+
+    return good;
 }
 
 
@@ -137,8 +240,9 @@ main(void)
     ok(uco_snap_check(&s, buf, len) == UCO_SNAP_OK, "valid snapshot passes");
     ok(s.header->generation == 7 && s.header->watermark == 99,
        "header fields");
-    ok(s.ncards == 3 && s.npartners == 2 && s.nidents >= 16,
-       "section counts");
+    ok(s.ncards == 3 && s.npartners == 2 && s.ncategory_sets == 3
+       && s.nidents == 4 && s.nshort_idents == 2,
+       "section counts; tables at most 85 % full plus a free slot");
 
     /* incremental validation agrees with one-shot */
     uco_snap_open(&s, buf, len);
@@ -174,6 +278,27 @@ main(void)
     ok(!uco_snap_find_card(&s, k1, &card), "unknown social not found");
     ok(uco_snap_ident_add(buf, k2, 0) == UCO_SNAP_EEXIST,
        "duplicate identifier refused");
+
+    /* the two identifier tables */
+    uco_snap_key(UCO_ID_SOCIAL, "0042", 4, k1);
+    ok(uco_snap_key_is_short(k1) && !uco_snap_key_is_short(k2),
+       "short social in the short table, hashpan in the long one");
+    ok(uco_snap_ident_add(buf, k1, 1) == UCO_SNAP_EEXIST,
+       "duplicate short identifier refused");
+    k1[0] = 3;
+    ok(uco_snap_key_is_short(k1) && !uco_snap_find_card(&s, k1, &card),
+       "same short bytes of another kind not found");
+    uco_snap_key(UCO_ID_SOCIAL, SOCIAL_LONG, 20, k1);
+    ok(!uco_snap_key_is_short(k1) && uco_snap_find_card(&s, k1, &card)
+       && card == 2, "20-digit social found in the long table");
+    uco_snap_key(UCO_ID_SOCIAL, "56000000000000000043", 20, k1);
+    ok(!uco_snap_find_card(&s, k1, &card), "unknown long social not found");
+    uco_snap_key(UCO_ID_SOCIAL, "99999999999999", 14, k1);
+    uco_snap_key(UCO_ID_SOCIAL, "560000000000001", 15, k2);
+    ok(uco_snap_key_is_short(k1) && !uco_snap_key_is_short(k2),
+       "14 digits are short, a 15th non-zero digit long");
+
+    ok(many(), "5000 identifiers all found, 5000 unknown ones not");
 
     /* partners and terminals */
     ok(uco_snap_find_partner(&s, 1002) != NULL
@@ -228,7 +353,7 @@ main(void)
     ok(uco_snap_check(&s, copy, 40) == UCO_SNAP_ETRUNCATED,
        "header-only refused");
     h = (uco_snap_header_t *) copy;
-    h->version = 2;
+    h->version = 1;
     ok(uco_snap_check(&s, copy, len) == UCO_SNAP_EVERSION,
        "wrong version refused");
     memcpy(copy, buf, len);
@@ -247,6 +372,26 @@ main(void)
     ok(strcmp(uco_snap_strerror(UCO_SNAP_ECHECKSUM), "checksum mismatch")
        == 0 && strcmp(uco_snap_strerror(-5), "unknown error") == 0,
        "strerror");
+
+    /* records pointing outside their sections */
+    memcpy(copy, buf, len);
+    uco_snap_open(&s, copy, len);
+    ((uco_snap_card_t *) s.cards)[1].category_set = 3;
+    uco_snap_seal(copy, 7, 1700000000, 99);
+    ok(uco_snap_check(&s, copy, len) == UCO_SNAP_ERECORD,
+       "card with a category set out of range refused");
+    memcpy(copy, buf, len);
+    uco_snap_open(&s, copy, len);
+    for (i = 0; i < s.nidents; i++) {
+        if (s.idents[i].card != UCO_SNAP_EMPTY) {
+            uco_snap_key(UCO_ID_SOCIAL, "7", 1,
+                         ((uco_snap_ident_t *) s.idents)[i].key);
+            break;
+        }
+    }
+    uco_snap_seal(copy, 7, 1700000000, 99);
+    ok(uco_snap_check(&s, copy, len) == UCO_SNAP_ERECORD,
+       "short key in the long table refused");
 
     free(copy);
     free(buf);
