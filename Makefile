@@ -34,7 +34,7 @@ DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              redis-server prometheus wrk python3-msgpack debhelper \
              dpkg-dev fakeroot time linux-perf
 
-FUZZ_TARGETS = snapshot query tz copy
+FUZZ_TARGETS = snapshot query tz copy body_json body_msgpack
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Ingx_uco_module \
@@ -181,10 +181,11 @@ test-asan: deps asan
 # seed corpus, so the repository's seeds stay small and reviewed.
 # FUZZ_SRC: the plain-C code the targets drive, linked into each
 FUZZ_SRC = $(SNAP_SRC) ngx_uco_module/uco_query.c ngx_uco_module/uco_tz.c \
-           policy-loader/pl_pg_text.c
-$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC)
+           ngx_uco_module/uco_body.c policy-loader/pl_pg_text.c
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_body.h $(FUZZ_SRC) \
+                 $(wildcard ngx_uco_module/*.h)
 	@mkdir -p $(BUILD)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -lcrypto
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -lcrypto -ljansson -lmsgpackc
 
 fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
 

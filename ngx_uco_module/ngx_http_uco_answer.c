@@ -3,16 +3,20 @@
  *
  * Answers: what a decision or an error says is described once
  * (ngx_http_uco_put_check(), ngx_http_uco_put_error()) over a small
- * writer, and the writer encodes it.  Every string written is one of the
- * module's own constants (names, codes, messages): nothing needs escaping
- * and nothing a client sent is echoed.
+ * writer, and the writer encodes it as JSON or, for a client that asks
+ * for it (Accept), msgpack through msgpack-c.  Every string written is
+ * one of the module's own constants (names, codes, messages): nothing
+ * needs escaping and nothing a client sent is echoed.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <msgpack.h>
+
 #include "ngx_http_uco_module.h"
+#include "uco_body.h"
 
 
 /* enough for the longest decision or error, with room to spare */
@@ -20,10 +24,12 @@
 
 
 typedef struct {
-    u_char      *pos;
-    u_char      *end;
-    ngx_uint_t   first;      /* no value yet in the open container */
-    ngx_uint_t   keyed;      /* a key was written, its value comes next */
+    u_char          *pos;
+    u_char          *end;
+    ngx_uint_t       msgpack;
+    ngx_uint_t       first;     /* JSON: no value yet in the container */
+    ngx_uint_t       keyed;     /* JSON: a key was written, a value next */
+    msgpack_packer   pk;
 } ngx_http_uco_out_t;
 
 
@@ -32,9 +38,15 @@ static void ngx_http_uco_put_check(ngx_http_uco_out_t *o,
 static void ngx_http_uco_put_error(ngx_http_uco_out_t *o,
     const uco_query_error_t *err);
 
+static void ngx_http_uco_out_init(ngx_http_request_t *r,
+    ngx_http_uco_out_t *o, ngx_buf_t *b);
+static int ngx_http_uco_out_write(void *data, const char *buf, size_t len);
 static void ngx_http_uco_out_value(ngx_http_uco_out_t *o);
+static void ngx_http_uco_out_array(ngx_http_uco_out_t *o, ngx_uint_t n);
 static void ngx_http_uco_out_map(ngx_http_uco_out_t *o, ngx_uint_t n);
-static void ngx_http_uco_out_end(ngx_http_uco_out_t *o);
+static void ngx_http_uco_out_end(ngx_http_uco_out_t *o, u_char c);
+static void ngx_http_uco_out_raw(ngx_http_uco_out_t *o, const char *s,
+    size_t len);
 static void ngx_http_uco_out_key(ngx_http_uco_out_t *o, const char *key);
 static void ngx_http_uco_out_str(ngx_http_uco_out_t *o, const char *s);
 static void ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v);
@@ -42,12 +54,14 @@ static void ngx_http_uco_out_id(ngx_http_uco_out_t *o, uint64_t v);
 static void ngx_http_uco_out_hundredths(ngx_http_uco_out_t *o, uint64_t v);
 
 static ngx_int_t ngx_http_uco_reply(ngx_http_request_t *r,
-    ngx_uint_t status, uint64_t generation, const ngx_http_uco_check_t *c);
+    ngx_uint_t status, uint64_t generation, const ngx_http_uco_check_t *c,
+    ngx_uint_t n, ngx_uint_t array);
 static ngx_int_t ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_buf_t *b);
+    ngx_http_uco_out_t *o, ngx_buf_t *b);
 
 
 static ngx_str_t  ngx_http_uco_json = ngx_string("application/json");
+static ngx_str_t  ngx_http_uco_msgpack = ngx_string("application/msgpack");
 
 
 ngx_int_t
@@ -58,7 +72,19 @@ ngx_http_uco_send_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
         return ngx_http_uco_send_error(r, &c->err);
     }
 
-    return ngx_http_uco_reply(r, NGX_HTTP_OK, ctx->req.cur->generation, c);
+    return ngx_http_uco_reply(r, NGX_HTTP_OK, ctx->req.cur->generation, c,
+                              1, 0);
+}
+
+
+/* a batch: an array of answers in the order of the checks, always 200 */
+
+ngx_int_t
+ngx_http_uco_send_checks(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
+    ngx_http_uco_check_t *c, ngx_uint_t n)
+{
+    return ngx_http_uco_reply(r, NGX_HTTP_OK, ctx->req.cur->generation, c,
+                              n, 1);
 }
 
 
@@ -87,38 +113,47 @@ ngx_http_uco_send_error(ngx_http_request_t *r, uco_query_error_t *err)
 
         h->hash = 1;
         ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "GET, HEAD");
+        ngx_str_set(&h->value, "GET, HEAD, POST");
     }
 
     ngx_memzero(&c, sizeof(ngx_http_uco_check_t));
     c.err = *err;
 
-    return ngx_http_uco_reply(r, err->status, 0, &c);
+    return ngx_http_uco_reply(r, err->status, 0, &c, 1, 0);
 }
 
 
 static ngx_int_t
 ngx_http_uco_reply(ngx_http_request_t *r, ngx_uint_t status,
-    uint64_t generation, const ngx_http_uco_check_t *c)
+    uint64_t generation, const ngx_http_uco_check_t *c, ngx_uint_t n,
+    ngx_uint_t array)
 {
     ngx_buf_t           *b;
+    ngx_uint_t           i;
     ngx_http_uco_out_t   o;
 
-    b = ngx_create_temp_buf(r->pool, NGX_HTTP_UCO_ANSWER_LEN);
+    b = ngx_create_temp_buf(r->pool, NGX_HTTP_UCO_ANSWER_LEN * n + 8);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    o.pos = b->last;
-    o.end = b->end;
-    o.first = 1;
-    o.keyed = 0;
+    ngx_http_uco_out_init(r, &o, b);
 
-    ngx_http_uco_put_check(&o, generation, c);
+    if (array) {
+        ngx_http_uco_out_array(&o, n);
+    }
+
+    for (i = 0; i < n; i++) {
+        ngx_http_uco_put_check(&o, generation, &c[i]);
+    }
+
+    if (array) {
+        ngx_http_uco_out_end(&o, ']');
+    }
 
     b->last = o.pos;
 
-    return ngx_http_uco_send(r, status, b);
+    return ngx_http_uco_send(r, status, &o, b);
 }
 
 
@@ -178,7 +213,7 @@ ngx_http_uco_put_check(ngx_http_uco_out_t *o, uint64_t generation,
             ngx_http_uco_out_uint(o, res->discount);
         }
 
-        ngx_http_uco_out_end(o);
+        ngx_http_uco_out_end(o, '}');
     }
 
     ngx_http_uco_out_key(o, "generation");
@@ -189,7 +224,7 @@ ngx_http_uco_put_check(ngx_http_uco_out_t *o, uint64_t generation,
         ngx_http_uco_out_id(o, c->decision_id);
     }
 
-    ngx_http_uco_out_end(o);
+    ngx_http_uco_out_end(o, '}');
 }
 
 
@@ -204,28 +239,115 @@ ngx_http_uco_put_error(ngx_http_uco_out_t *o, const uco_query_error_t *err)
     ngx_http_uco_out_key(o, "message");
     ngx_http_uco_out_str(o, err->message);
 
-    ngx_http_uco_out_end(o);
+    ngx_http_uco_out_end(o, '}');
 }
 
 
 /*
- * The JSON writer.  Writes are bounded by o->end: a too small buffer
- * gives a cut answer, never an overrun.
+ * The writer.  msgpack containers carry their count up front, JSON ones
+ * a closing character; each call does what its encoding needs.  Writes
+ * are bounded by o->end: a too small buffer gives a cut answer, never an
+ * overrun.
  */
+
+static void
+ngx_http_uco_out_init(ngx_http_request_t *r, ngx_http_uco_out_t *o,
+    ngx_buf_t *b)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    o->pos = b->last;
+    o->end = b->end;
+    o->first = 1;
+    o->keyed = 0;
+    o->msgpack = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Accept") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
+                               sizeof("Accept") - 1) == 0
+            && uco_body_accept_msgpack((const char *) h[i].value.data,
+                                       h[i].value.len))
+        {
+            o->msgpack = 1;
+            break;
+        }
+    }
+
+    msgpack_packer_init(&o->pk, o, ngx_http_uco_out_write);
+}
+
+
+static int
+ngx_http_uco_out_write(void *data, const char *buf, size_t len)
+{
+    ngx_http_uco_out_t *o = data;
+
+    if ((size_t) (o->end - o->pos) < len) {
+        len = o->end - o->pos;
+    }
+
+    o->pos = ngx_cpymem(o->pos, buf, len);
+
+    return 0;
+}
+
+
+static void
+ngx_http_uco_out_raw(ngx_http_uco_out_t *o, const char *s, size_t len)
+{
+    (void) ngx_http_uco_out_write(o, s, len);
+}
+
 
 static void
 ngx_http_uco_out_value(ngx_http_uco_out_t *o)
 {
+    if (o->msgpack) {
+        return;
+    }
+
     if (o->keyed) {
         o->keyed = 0;
         return;
     }
 
-    if (!o->first && o->pos < o->end) {
-        *o->pos++ = ',';
+    if (!o->first) {
+        ngx_http_uco_out_raw(o, ",", 1);
     }
 
     o->first = 0;
+}
+
+
+static void
+ngx_http_uco_out_array(ngx_http_uco_out_t *o, ngx_uint_t n)
+{
+    ngx_http_uco_out_value(o);
+
+    if (o->msgpack) {
+        (void) msgpack_pack_array(&o->pk, n);
+        return;
+    }
+
+    ngx_http_uco_out_raw(o, "[", 1);
+    o->first = 1;
 }
 
 
@@ -234,21 +356,24 @@ ngx_http_uco_out_map(ngx_http_uco_out_t *o, ngx_uint_t n)
 {
     ngx_http_uco_out_value(o);
 
-    if (o->pos < o->end) {
-        *o->pos++ = '{';
+    if (o->msgpack) {
+        (void) msgpack_pack_map(&o->pk, n);
+        return;
     }
 
+    ngx_http_uco_out_raw(o, "{", 1);
     o->first = 1;
 }
 
 
 static void
-ngx_http_uco_out_end(ngx_http_uco_out_t *o)
+ngx_http_uco_out_end(ngx_http_uco_out_t *o, u_char c)
 {
-    if (o->pos < o->end) {
-        *o->pos++ = '}';
+    if (o->msgpack) {
+        return;
     }
 
+    ngx_http_uco_out_raw(o, (const char *) &c, 1);
     o->first = 0;
 }
 
@@ -256,19 +381,33 @@ ngx_http_uco_out_end(ngx_http_uco_out_t *o)
 static void
 ngx_http_uco_out_key(ngx_http_uco_out_t *o, const char *key)
 {
-    ngx_http_uco_out_value(o);
+    ngx_http_uco_out_str(o, key);
 
-    o->pos = ngx_slprintf(o->pos, o->end, "\"%s\":", key);
-    o->keyed = 1;
+    if (!o->msgpack) {
+        ngx_http_uco_out_raw(o, ":", 1);
+        o->keyed = 1;
+    }
 }
 
 
 static void
 ngx_http_uco_out_str(ngx_http_uco_out_t *o, const char *s)
 {
+    size_t  len;
+
     ngx_http_uco_out_value(o);
 
-    o->pos = ngx_slprintf(o->pos, o->end, "\"%s\"", s);
+    len = ngx_strlen(s);
+
+    if (o->msgpack) {
+        (void) msgpack_pack_str(&o->pk, len);
+        (void) msgpack_pack_str_body(&o->pk, s, len);
+        return;
+    }
+
+    ngx_http_uco_out_raw(o, "\"", 1);
+    ngx_http_uco_out_raw(o, s, len);
+    ngx_http_uco_out_raw(o, "\"", 1);
 }
 
 
@@ -277,26 +416,50 @@ ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v)
 {
     ngx_http_uco_out_value(o);
 
+    if (o->msgpack) {
+        (void) msgpack_pack_uint64(&o->pk, v);
+        return;
+    }
+
     o->pos = ngx_slprintf(o->pos, o->end, "%uL", v);
 }
 
 
-/* an id: a JSON string, as ids pass 2^53, where JSON numbers lose digits */
+/*
+ * An id: a string in both encodings, as ids pass 2^53, where JSON numbers
+ * lose digits, and the same field has the same type in JSON and msgpack.
+ */
 
 static void
 ngx_http_uco_out_id(ngx_http_uco_out_t *o, uint64_t v)
 {
-    ngx_http_uco_out_value(o);
+    u_char  buf[NGX_INT64_LEN + 1];
 
-    o->pos = ngx_slprintf(o->pos, o->end, "\"%uL\"", v);
+    *ngx_sprintf(buf, "%uL", v) = '\0';
+
+    ngx_http_uco_out_str(o, (const char *) buf);
 }
 
 
-/* a percentage in hundredths, as a decimal without trailing zeros */
+/*
+ * A percentage in hundredths: JSON writes a decimal without trailing
+ * zeros; msgpack an integer when whole, else the nearest float64.
+ */
 
 static void
 ngx_http_uco_out_hundredths(ngx_http_uco_out_t *o, uint64_t v)
 {
+    if (o->msgpack) {
+        if (v % 100 == 0) {
+            (void) msgpack_pack_uint64(&o->pk, v / 100);
+
+        } else {
+            (void) msgpack_pack_double(&o->pk, (double) v / 100);
+        }
+
+        return;
+    }
+
     ngx_http_uco_out_value(o);
 
     if (v % 100 == 0) {
@@ -314,7 +477,8 @@ ngx_http_uco_out_hundredths(ngx_http_uco_out_t *o, uint64_t v)
 
 
 static ngx_int_t
-ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status, ngx_buf_t *b)
+ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_http_uco_out_t *o, ngx_buf_t *b)
 {
     ngx_int_t         rc;
     ngx_chain_t       out;
@@ -330,8 +494,9 @@ ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status, ngx_buf_t *b)
     ngx_str_set(&h->value, "no-store");
 
     r->headers_out.status = status;
-    r->headers_out.content_type = ngx_http_uco_json;
-    r->headers_out.content_type_len = ngx_http_uco_json.len;
+    r->headers_out.content_type = o->msgpack ? ngx_http_uco_msgpack
+                                             : ngx_http_uco_json;
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_length_n = b->last - b->pos;
 
     rc = ngx_http_send_header(r);

@@ -25,9 +25,10 @@ static ngx_int_t ngx_http_uco_authenticate(ngx_http_request_t *r,
 
 
 /*
- * A GET (or HEAD) asks one check in its query.  The steps are those of
- * every request: (a) ngx_http_uco_begin(), (b) ngx_http_uco_check() per
- * check, (c) ngx_http_uco_send_*() (ngx_http_uco_answer.c).
+ * A GET (or HEAD) asks one check in its query, a POST one or a batch in
+ * its body (ngx_http_uco_post.c).  The steps are those of every request:
+ * (a) ngx_http_uco_begin(), (b) ngx_http_uco_check() per check,
+ * (c) ngx_http_uco_send_*() (ngx_http_uco_answer.c).
  */
 
 ngx_int_t
@@ -59,6 +60,11 @@ ngx_http_uco_handler(ngx_http_request_t *r)
         m->request_line.len = args->data - 1 - m->request_line.data;
     }
 
+    /* behind auth_request the body is the partner API's, not checks */
+    if (r->method == NGX_HTTP_POST && r == r->main) {
+        return ngx_http_uco_post(r);
+    }
+
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
@@ -67,7 +73,7 @@ ngx_http_uco_handler(ngx_http_request_t *r)
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         err.status = NGX_HTTP_NOT_ALLOWED;
         err.code = "method_not_allowed";
-        err.message = "only GET and HEAD are allowed";
+        err.message = "only GET, HEAD and POST are allowed";
         return ngx_http_uco_send_error(r, &err);
     }
 

@@ -35,6 +35,11 @@ enum {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_uco_batch_bounds = {
+    ngx_conf_check_num_bounds, 1, NGX_HTTP_UCO_BATCH_LIMIT
+};
+
+
 static ngx_command_t  ngx_http_uco_commands[] = {
 
     { ngx_string("uco_snapshot"),
@@ -85,6 +90,13 @@ static ngx_command_t  ngx_http_uco_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("uco_batch_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_uco_loc_conf_t, batch_max),
+      &ngx_http_uco_batch_bounds },
 
       ngx_null_command
 };
@@ -264,6 +276,7 @@ ngx_http_uco_create_loc_conf(ngx_conf_t *cf)
     }
 
     ulcf->eligibility = NGX_CONF_UNSET;
+    ulcf->batch_max = NGX_CONF_UNSET;
 
     return ulcf;
 }
@@ -276,6 +289,8 @@ ngx_http_uco_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_uco_loc_conf_t  *conf = child;
 
     ngx_conf_merge_value(conf->eligibility, prev->eligibility, 0);
+    ngx_conf_merge_value(conf->batch_max, prev->batch_max,
+                         NGX_HTTP_UCO_BATCH_MAX);
 
     return NGX_CONF_OK;
 }

@@ -16,6 +16,10 @@
 #include "uco_journal.h"
 
 
+/* checks in one POST body, by default and at most (uco_batch_max) */
+#define NGX_HTTP_UCO_BATCH_MAX      100
+#define NGX_HTTP_UCO_BATCH_LIMIT    10000
+
 /* bytes hashed per event-loop turn while a new generation is validated */
 #define NGX_HTTP_UCO_VERIFY_CHUNK  (4 * 1024 * 1024)
 
@@ -97,6 +101,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t               eligibility;
+    ngx_int_t                batch_max;
 } ngx_http_uco_loc_conf_t;
 
 
@@ -143,8 +148,12 @@ void ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
 
 ngx_int_t ngx_http_uco_send_check(ngx_http_request_t *r,
     ngx_http_uco_ctx_t *ctx, ngx_http_uco_check_t *c);
+ngx_int_t ngx_http_uco_send_checks(ngx_http_request_t *r,
+    ngx_http_uco_ctx_t *ctx, ngx_http_uco_check_t *c, ngx_uint_t n);
 ngx_int_t ngx_http_uco_send_error(ngx_http_request_t *r,
     uco_query_error_t *err);
+
+ngx_int_t ngx_http_uco_post(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_uco_snapshot_init_process(ngx_cycle_t *cycle,
     ngx_http_uco_main_conf_t *umcf);

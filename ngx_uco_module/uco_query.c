@@ -11,13 +11,11 @@
 #include "uco_query.h"
 
 
-static int uco_query_fail(uco_query_error_t *err, unsigned status,
-    const char *code, const char *message);
 static int uco_query_is(const uco_str_t *s, const char *lit);
 static int uco_query_terminal_valid(const uco_str_t *t);
 
 
-static int
+int
 uco_query_fail(uco_query_error_t *err, unsigned status, const char *code,
     const char *message)
 {

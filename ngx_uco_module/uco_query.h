@@ -53,6 +53,9 @@ int uco_query_parse(const char *args, size_t len, uco_query_t *q,
  * data.  Sets id_kind, key and amount_kopecks.  0, or -1 with *err filled.
  */
 int uco_query_check(uco_query_t *q, uco_query_error_t *err);
+/* fill *err; returns -1, for "return uco_query_fail(...)" */
+int uco_query_fail(uco_query_error_t *err, unsigned status,
+    const char *code, const char *message);
 /* "Bearer <partner>.<secret>": 0 on success, -1 if malformed */
 int uco_query_credentials(const char *value, size_t len, uint64_t *partner,
     uco_str_t *secret);

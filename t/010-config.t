@@ -147,7 +147,7 @@ GET /v1/eligibility?card=1100&kind=social
 --- http_config
 uco_snapshot $TEST_NGINX_SERVROOT/../empty;
 --- request
-POST /v1/eligibility?card=1100&kind=social
+PUT /v1/eligibility?card=1100&kind=social
 --- error_code: 405
 --- response_json
 {"error":"method_not_allowed"}

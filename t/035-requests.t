@@ -210,15 +210,14 @@ GET /v1/eligibility?card=3535&kind=social&terminal=T1&terminal=T2
 --- response_json
 {"error":"duplicate_parameter"}
 
-=== TEST 25: POST
+=== TEST 25: PATCH
 --- request
-POST /v1/eligibility?card=3535&kind=social
+PATCH /v1/eligibility?card=3535&kind=social
 {"card":"3535"}
 --- error_code: 405
 --- response_headers
 Content-Type: application/json
---- response_headers_like
-Allow: GET
+Allow: GET, HEAD, POST
 --- response_body_like
 ^\{"error":"method_not_allowed","message":"[^"]+"\}$
 
@@ -234,7 +233,7 @@ Allow: GET
 --- more_headers
 X-No-Credentials: 1
 --- request
-POST /v1/eligibility?card=3535&kind=social
+PUT /v1/eligibility?card=3535&kind=social
 --- error_code: 405
 --- response_json
 {"error":"method_not_allowed"}
