@@ -157,8 +157,11 @@ ngx_http_uco_post_bytes(ngx_http_request_t *r, u_char **data, size_t *len)
     cl = r->request_body->bufs;
 
     if (cl->next == NULL && !cl->buf->in_file) {
-        *data = cl->buf->pos;
-        *len = cl->buf->last - cl->buf->pos;
+        if (cl->buf->last > cl->buf->pos) {
+            *data = cl->buf->pos;
+            *len = cl->buf->last - cl->buf->pos;
+        }
+
         return NGX_OK;
     }
 
@@ -178,8 +181,12 @@ ngx_http_uco_post_bytes(ngx_http_request_t *r, u_char **data, size_t *len)
     for (cl = r->request_body->bufs; cl != NULL; cl = cl->next) {
         b = cl->buf;
 
+        /* a chunked body's chain has empty buffers, with no memory */
         if (!b->in_file) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            if (b->last > b->pos) {
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+
             continue;
         }
 

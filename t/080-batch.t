@@ -416,6 +416,8 @@ like($log, qr/uco: bad body from partner 8001: malformed_body/,
 my @leaks = grep { index($log, $_) >= 0 } @CARDS, '8282';
 ok(!@leaks, 'no card identifier in the error log') or diag("@leaks");
 check_no_alerts($log, 'batch requests');
+unlike($log, qr/exited on signal|exited with code [1-9]|runtime error/,
+    'no worker died, no sanitizer report in the error log');
 
 # ---------------------------------------------------------------- config
 
