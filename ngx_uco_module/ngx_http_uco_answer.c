@@ -493,6 +493,8 @@ ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_set(&h->key, "Cache-Control");
     ngx_str_set(&h->value, "no-store");
 
+    ngx_http_uco_metrics_response(r, status);
+
     r->headers_out.status = status;
     r->headers_out.content_type = o->msgpack ? ngx_http_uco_msgpack
                                              : ngx_http_uco_json;

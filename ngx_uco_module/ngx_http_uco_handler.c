@@ -140,6 +140,7 @@ ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
     ctx->partner = partner->id;
 
     if (partner->status != UCO_PARTNER_ACTIVE) {
+        ngx_http_uco_metrics_auth_failure(r, NGX_HTTP_UCO_AUTH_SUSPENDED);
         err->status = NGX_HTTP_FORBIDDEN;
         err->code = "partner_suspended";
         err->message = "the partner is suspended";
@@ -187,6 +188,7 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
                                    (const char *) q->terminal.data,
                                    q->terminal.len))
     {
+        ngx_http_uco_metrics_auth_failure(r, NGX_HTTP_UCO_AUTH_TERMINAL);
         c->err.status = NGX_HTTP_FORBIDDEN;
         c->err.code = "terminal_not_allowed";
         c->err.message = "the terminal is not in the partner's allow-list";
@@ -199,6 +201,7 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
                     &ctx->req.when, q->amount_kopecks, &c->res);
 
     ctx->decision = uco_snap_decision_name(c->res.decision);
+    ngx_http_uco_metrics_decision(r, partner->id, c->res.decision);
     ctx->programme = c->res.programme ? c->res.programme->id : 0;
 
     if (ctx->req.journal != NULL
@@ -236,6 +239,10 @@ ngx_http_uco_authenticate(ngx_http_request_t *r, const uco_snap_t *snap,
                (const char *) r->headers_in.authorization->value.data,
                r->headers_in.authorization->value.len, &id, &secret) != 0)
     {
+        ngx_http_uco_metrics_auth_failure(r,
+                                          r->headers_in.authorization == NULL
+                                          ? NGX_HTTP_UCO_AUTH_MISSING
+                                          : NGX_HTTP_UCO_AUTH_MALFORMED);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "uco: missing or malformed credentials");
         return NGX_DECLINED;
@@ -249,6 +256,9 @@ ngx_http_uco_authenticate(ngx_http_request_t *r, const uco_snap_t *snap,
     SHA256_Final(md, &sha);
 
     if (CRYPTO_memcmp(md, want, SHA256_DIGEST_LENGTH) != 0 || p == NULL) {
+        ngx_http_uco_metrics_auth_failure(r, p == NULL
+                                          ? NGX_HTTP_UCO_AUTH_UNKNOWN_PARTNER
+                                          : NGX_HTTP_UCO_AUTH_BAD_SECRET);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "uco: wrong credentials for partner %uL", id);
         return NGX_DECLINED;

@@ -22,6 +22,8 @@ static char *ngx_http_uco_time_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_uco_eligibility(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_uco_page(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_uco_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_uco_init_process(ngx_cycle_t *cycle);
@@ -97,6 +99,27 @@ static ngx_command_t  ngx_http_uco_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_uco_loc_conf_t, batch_max),
       &ngx_http_uco_batch_bounds },
+
+    { ngx_string("uco_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_uco_page,
+      0,
+      0,
+      ngx_http_uco_metrics_handler },
+
+    { ngx_string("uco_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_uco_page,
+      0,
+      0,
+      ngx_http_uco_status_handler },
+
+    { ngx_string("uco_metrics_partners"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_uco_main_conf_t, metrics_partners),
+      NULL },
 
       ngx_null_command
 };
@@ -235,11 +258,14 @@ ngx_http_uco_create_main_conf(ngx_conf_t *cf)
      *     umcf->state = { ... };
      *     umcf->journal.dir = { 0, NULL };
      *     umcf->journal.ring = { NULL, ... };
+     *     umcf->metrics_zone = NULL;
+     *     umcf->metrics = NULL;
      */
 
     umcf->journal.size = NGX_CONF_UNSET_SIZE;
     umcf->journal.node = NGX_CONF_UNSET;
     umcf->journal.full = NGX_CONF_UNSET_UINT;
+    umcf->metrics_partners = NGX_CONF_UNSET_UINT;
 
     return umcf;
 }
@@ -338,7 +364,38 @@ ngx_http_uco_eligibility(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* an endpoint without a snapshot directory is a configuration error */
+/*
+ * uco_metrics and uco_status: a handler of their own, named in the
+ * command's post field.  Each page counts as an endpoint: it reads the
+ * snapshot directory.
+ */
+
+static char *
+ngx_http_uco_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_uco_main_conf_t  *umcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate";
+    }
+
+    clcf->handler = (ngx_http_handler_pt) cmd->post;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_uco_module);
+    umcf->endpoints++;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * An endpoint without a snapshot directory is a configuration error.
+ * The metrics zone exists whenever the module is used, so that a
+ * module loaded but not configured costs nothing.
+ */
 
 static ngx_int_t
 ngx_http_uco_postconfiguration(ngx_conf_t *cf)
@@ -349,8 +406,15 @@ ngx_http_uco_postconfiguration(ngx_conf_t *cf)
 
     if (umcf->endpoints && umcf->dir.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"uco_eligibility\" requires \"uco_snapshot\" "
+                           "\"uco_eligibility\", \"uco_status\" and "
+                           "\"uco_metrics\" require \"uco_snapshot\" "
                            "in the http block");
+        return NGX_ERROR;
+    }
+
+    if (umcf->endpoints
+        && ngx_http_uco_metrics_init_zone(cf, umcf) != NGX_CONF_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -24,6 +24,10 @@
 #define NGX_HTTP_UCO_VERIFY_CHUNK  (4 * 1024 * 1024)
 
 
+/* partner slots in the metrics zone when uco_metrics_partners is unset */
+#define NGX_HTTP_UCO_METRICS_PARTNERS  1024
+
+
 /* one mapped generation */
 typedef struct {
     u_char                  *map;
@@ -89,11 +93,39 @@ typedef struct {
 } ngx_http_uco_journal_stats_t;
 
 
+/*
+ * Why a partner's request was refused, for uco_auth_failures_total.  A
+ * new reason is a new constant before _LAST and its label in
+ * ngx_http_uco_auth_reasons[] (ngx_http_uco_metrics.c).
+ */
+typedef enum {
+    NGX_HTTP_UCO_AUTH_MISSING = 0,      /* no Authorization header */
+    NGX_HTTP_UCO_AUTH_MALFORMED,        /* not "Bearer <id>.<secret>" */
+    NGX_HTTP_UCO_AUTH_UNKNOWN_PARTNER,
+    NGX_HTTP_UCO_AUTH_BAD_SECRET,
+    NGX_HTTP_UCO_AUTH_SUSPENDED,        /* the partner is suspended */
+    NGX_HTTP_UCO_AUTH_TERMINAL,         /* not in the terminal allow-list */
+    NGX_HTTP_UCO_AUTH_LAST
+} ngx_http_uco_auth_reason_e;
+
+
+typedef enum {
+    NGX_HTTP_UCO_SNAPSHOT_SWAP = 0,     /* a worker switched generation */
+    NGX_HTTP_UCO_SNAPSHOT_REFUSED       /* a worker refused a generation */
+} ngx_http_uco_snapshot_event_e;
+
+
+typedef struct ngx_http_uco_metrics_s  ngx_http_uco_metrics_t;
+
+
 typedef struct {
     ngx_str_t                dir;
     ngx_str_t                tz_name;
     ngx_http_uco_tz_t        tz;
     ngx_uint_t               endpoints;
+    ngx_uint_t               metrics_partners;
+    ngx_shm_zone_t          *metrics_zone;
+    ngx_http_uco_metrics_t  *metrics;       /* in the zone; NULL if none */
     ngx_http_uco_state_t     state;
     ngx_http_uco_journal_conf_t  journal;
 } ngx_http_uco_main_conf_t;
@@ -161,6 +193,32 @@ void ngx_http_uco_snapshot_exit_process(ngx_http_uco_main_conf_t *umcf);
 ngx_http_uco_snap_t *ngx_http_uco_snapshot_current(
     ngx_http_uco_main_conf_t *umcf, ngx_log_t *log);
 
+/*
+ * Metrics (ngx_http_uco_metrics.c).  Counters live in one shared zone,
+ * so a scrape of any worker sees every worker's share; each call is a
+ * few atomic increments, no lock, and a no-op when the zone is absent.
+ *
+ * ngx_http_uco_metrics_response()   a response the module sent, by status
+ * ngx_http_uco_metrics_decision()   one decision for an authenticated
+ *                                   partner (uco_decision_e)
+ * ngx_http_uco_metrics_auth_failure()  one refusal, by reason
+ * ngx_http_uco_metrics_snapshot()   a swap or a refused generation
+ *
+ * The journal keeps its own counters in its ring (shared with the
+ * loader); the metrics page reads them with ngx_http_uco_journal_stats().
+ */
+char *ngx_http_uco_metrics_init_zone(ngx_conf_t *cf,
+    ngx_http_uco_main_conf_t *umcf);
+ngx_int_t ngx_http_uco_metrics_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_uco_status_handler(ngx_http_request_t *r);
+void ngx_http_uco_metrics_response(ngx_http_request_t *r,
+    ngx_uint_t status);
+void ngx_http_uco_metrics_decision(ngx_http_request_t *r, uint64_t partner,
+    ngx_uint_t decision);
+void ngx_http_uco_metrics_auth_failure(ngx_http_request_t *r,
+    ngx_http_uco_auth_reason_e reason);
+void ngx_http_uco_metrics_snapshot(ngx_http_uco_main_conf_t *umcf,
+    ngx_http_uco_snapshot_event_e event);
 char *ngx_http_uco_tz_load(ngx_conf_t *cf, ngx_str_t *name,
     ngx_http_uco_tz_t *tz);
 int64_t ngx_http_uco_local_time(ngx_http_uco_main_conf_t *umcf,

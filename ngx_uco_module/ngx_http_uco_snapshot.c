@@ -259,6 +259,7 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "uco: snapshot generation %uL refused: cannot open "
                       "\"%s\"", generation, path);
+        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_REFUSED);
         return;
     }
 
@@ -318,6 +319,10 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
 
 done:
 
+    if (st->refused == generation) {
+        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_REFUSED);
+    }
+
     ngx_http_uco_release(s);
 
     if (ngx_close_file(fd) == NGX_FILE_ERROR) {
@@ -358,6 +363,7 @@ ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf, size_t budget,
 
         st->refused = s->generation;
         ngx_http_uco_release(s);
+        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_REFUSED);
 
         return NGX_ERROR;
     }
@@ -372,6 +378,7 @@ ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf, size_t budget,
                   s->snap.nprogrammes);
 
     ngx_http_uco_release(old);
+    ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_SWAP);
 
     return NGX_OK;
 }
