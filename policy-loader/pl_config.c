@@ -22,28 +22,51 @@ enum {
     PL_OPT_ONCE = 256,
     PL_OPT_FILE_MODE,
     PL_OPT_ROLLBACK,
-    PL_OPT_INSPECT
+    PL_OPT_INSPECT,
+    PL_OPT_LOG_LEVEL,
+    PL_OPT_SYSLOG,
+    PL_OPT_METRICS_FILE
 };
 
+#define PL_CONFIG_FILE_MAX  65536
 
+
+static int pl_config_option(pl_config_t *cf, int c, char *value);
+static int pl_config_file(pl_config_t *cf, const char *path);
+static int pl_config_file_line(pl_config_t *cf, char *line);
+static int pl_config_bool(const char *s, int *v);
 static int pl_config_u64(const char *s, int base, uint64_t *v);
 static int pl_config_set_mode(pl_config_t *cf, pl_mode_e mode,
     const char *name);
 
 
 static const struct option  pl_config_options[] = {
-    { "db",        required_argument, NULL, 'd' },
-    { "dir",       required_argument, NULL, 'o' },
-    { "once",      no_argument,       NULL, PL_OPT_ONCE },
-    { "interval",  required_argument, NULL, 'i' },
-    { "keep",      required_argument, NULL, 'k' },
-    { "file-mode", required_argument, NULL, PL_OPT_FILE_MODE },
-    { "rollback",  required_argument, NULL, PL_OPT_ROLLBACK },
-    { "inspect",   required_argument, NULL, PL_OPT_INSPECT },
-    { "verbose",   no_argument,       NULL, 'v' },
-    { "help",      no_argument,       NULL, 'h' },
-    { "version",   no_argument,       NULL, 'V' },
-    { NULL,        0,                 NULL, 0 }
+    { "config",       required_argument, NULL, 'c' },
+    { "db",           required_argument, NULL, 'd' },
+    { "dir",          required_argument, NULL, 'o' },
+    { "once",         no_argument,       NULL, PL_OPT_ONCE },
+    { "interval",     required_argument, NULL, 'i' },
+    { "keep",         required_argument, NULL, 'k' },
+    { "file-mode",    required_argument, NULL, PL_OPT_FILE_MODE },
+    { "metrics-file", required_argument, NULL, PL_OPT_METRICS_FILE },
+    { "log-level",    required_argument, NULL, PL_OPT_LOG_LEVEL },
+    { "syslog",       no_argument,       NULL, PL_OPT_SYSLOG },
+    { "rollback",     required_argument, NULL, PL_OPT_ROLLBACK },
+    { "inspect",      required_argument, NULL, PL_OPT_INSPECT },
+    { "verbose",      no_argument,       NULL, 'v' },
+    { "help",         no_argument,       NULL, 'h' },
+    { "version",      no_argument,       NULL, 'V' },
+    { NULL,           0,                 NULL, 0 }
+};
+
+/* what a config file may set: how the daemon runs, not what to do */
+static const char  *pl_config_file_keys[] = {
+    "db", "dir", "interval", "keep", "file-mode", "metrics-file",
+    "log-level", "syslog", NULL
+};
+
+static const char  *pl_config_levels[] = {
+    "error", "warn", "info", "debug", NULL
 };
 
 
@@ -58,6 +81,15 @@ pl_config_init(pl_config_t *cf)
     cf->interval = PL_DEFAULT_INTERVAL;
     cf->keep = PL_DEFAULT_KEEP;
     cf->file_mode = PL_DEFAULT_MODE;
+    cf->log_level = PL_LOG_INFO;
+}
+
+
+void
+pl_config_free(pl_config_t *cf)
+{
+    free(cf->file_buf);
+    cf->file_buf = NULL;
 }
 
 
@@ -66,6 +98,12 @@ pl_config_usage(FILE *out)
 {
     fprintf(out,
         "usage: policy-loader [options]\n"
+        "       policy-loader inspect FILE\n"
+        "  -c, --config FILE     read settings from FILE (\"key = value\""
+        " lines, keys\n"
+        "                        as the long options below); options on"
+        " the command\n"
+        "                        line win\n"
         "  -d, --db CONNINFO     libpq connection string"
         " (default \"\": PG* environment)\n"
         "  -o, --dir DIR         snapshot directory (default "
@@ -77,9 +115,15 @@ pl_config_usage(FILE *out)
         " (default 3, min 1)\n"
         "      --file-mode MODE  octal mode of published files"
         " (default 0640)\n"
+        "      --metrics-file F  write Prometheus metrics to F"
+        " (node_exporter textfile)\n"
+        "      --log-level L     error, warn, info (default) or debug\n"
+        "      --syslog          log to syslog (facility daemon), not"
+        " stderr\n"
         "      --rollback GEN    republish kept generation GEN and exit\n"
-        "      --inspect FILE    validate a snapshot file and print it\n"
-        "  -v, --verbose         debug logging\n"
+        "      --inspect FILE    validate a snapshot file and print it"
+        " (also: inspect FILE)\n"
+        "  -v, --verbose         same as --log-level debug\n"
         "  -h, --help            this help\n"
         "  -V, --version         print the version\n");
 }
@@ -111,6 +155,27 @@ pl_config_u64(const char *s, int base, uint64_t *v)
 
 
 static int
+pl_config_bool(const char *s, int *v)
+{
+    if (strcmp(s, "yes") == 0 || strcmp(s, "on") == 0
+        || strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+    {
+        *v = 1;
+        return PL_OK;
+    }
+
+    if (strcmp(s, "no") == 0 || strcmp(s, "off") == 0
+        || strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+    {
+        *v = 0;
+        return PL_OK;
+    }
+
+    return PL_ERR;
+}
+
+
+static int
 pl_config_set_mode(pl_config_t *cf, pl_mode_e mode, const char *name)
 {
     if (cf->mode != PL_MODE_DAEMON && cf->mode != mode) {
@@ -125,125 +190,43 @@ pl_config_set_mode(pl_config_t *cf, pl_mode_e mode, const char *name)
 }
 
 
+/*
+ * Two passes over the command line: the first finds --config, whose
+ * settings are read before the second applies the options, so that an
+ * option on the command line overrides the file.
+ */
+
 int
 pl_config_parse(pl_config_t *cf, int argc, char **argv)
 {
-    int        c;
-    char      *end;
-    double     secs;
-    uint64_t   n;
-    pl_mode_e  mode;
+    int          c;
+    const char  *path;
 
-    mode = PL_MODE_DAEMON;
     opterr = 0;
+    path = NULL;
 
-    while ((c = getopt_long(argc, argv, ":d:o:i:k:vhV", pl_config_options,
+    while ((c = getopt_long(argc, argv, PL_CONFIG_SHORT, pl_config_options,
+                            NULL))
+           != -1)
+    {
+        if (c == 'c') {
+            path = optarg;
+        }
+    }
+
+    if (path != NULL && pl_config_file(cf, path) != PL_OK) {
+        return PL_ERR;
+    }
+
+    optind = 0;
+
+    while ((c = getopt_long(argc, argv, PL_CONFIG_SHORT, pl_config_options,
                             NULL))
            != -1)
     {
         switch (c) {
 
-        case 'd':
-            cf->conninfo = optarg;
-            break;
-
-        case 'o':
-            if (*optarg == '\0') {
-                pl_error(cf, PL_EUSAGE, "--dir: empty directory name");
-                return PL_ERR;
-            }
-
-            cf->dir = optarg;
-            break;
-
-        case PL_OPT_ONCE:
-            if (pl_config_set_mode(cf, PL_MODE_ONCE, "--once") != PL_OK) {
-                return PL_ERR;
-            }
-            break;
-
-        case 'i':
-            errno = 0;
-            secs = strtod(optarg, &end);
-
-            if (errno != 0 || end == optarg || *end != '\0'
-                || !(secs >= 0.001 && secs <= PL_MAX_INTERVAL))
-            {
-                pl_error(cf, PL_EUSAGE, "--interval: \"%s\" is not a "
-                         "number of seconds between 0.001 and %.0f",
-                         optarg, PL_MAX_INTERVAL);
-                return PL_ERR;
-            }
-
-            cf->interval = (unsigned) (secs * 1000 + 0.5);
-            break;
-
-        case 'k':
-            if (pl_config_u64(optarg, 10, &n) != PL_OK
-                || n < 1 || n > PL_MAX_KEEP)
-            {
-                pl_error(cf, PL_EUSAGE, "--keep: \"%s\" is not a number "
-                         "between 1 and %d", optarg, PL_MAX_KEEP);
-                return PL_ERR;
-            }
-
-            cf->keep = (unsigned) n;
-            break;
-
-        case PL_OPT_FILE_MODE:
-            if (pl_config_u64(optarg, 8, &n) != PL_OK || n > 07777) {
-                pl_error(cf, PL_EUSAGE, "--file-mode: \"%s\" is not an "
-                         "octal mode such as 0640", optarg);
-                return PL_ERR;
-            }
-
-            if ((n & 0600) != 0600) {
-                pl_error(cf, PL_EUSAGE, "--file-mode: %s would not let "
-                         "the loader read and write its own files", optarg);
-                return PL_ERR;
-            }
-
-            cf->file_mode = (unsigned) n;
-            break;
-
-        case PL_OPT_ROLLBACK:
-            if (pl_config_set_mode(cf, PL_MODE_ROLLBACK, "--rollback")
-                != PL_OK)
-            {
-                return PL_ERR;
-            }
-
-            if (pl_config_u64(optarg, 10, &cf->rollback) != PL_OK
-                || cf->rollback == 0)
-            {
-                pl_error(cf, PL_EUSAGE, "--rollback: \"%s\" is not a "
-                         "generation number", optarg);
-                return PL_ERR;
-            }
-            break;
-
-        case PL_OPT_INSPECT:
-            if (pl_config_set_mode(cf, PL_MODE_INSPECT, "--inspect")
-                != PL_OK)
-            {
-                return PL_ERR;
-            }
-
-            cf->inspect = optarg;
-            break;
-
-        case 'v':
-            cf->verbose = 1;
-            break;
-
-        case 'h':
-            mode = PL_MODE_HELP;
-            break;
-
-        case 'V':
-            if (mode != PL_MODE_HELP) {
-                mode = PL_MODE_VERSION;
-            }
+        case 'c':
             break;
 
         case ':':
@@ -251,7 +234,7 @@ pl_config_parse(pl_config_t *cf, int argc, char **argv)
                      argv[optind - 1]);
             return PL_ERR;
 
-        default:
+        case '?':
             if (optopt != 0) {
                 pl_error(cf, PL_EUSAGE, "unknown option -%c", optopt);
 
@@ -260,7 +243,23 @@ pl_config_parse(pl_config_t *cf, int argc, char **argv)
                          argv[optind - 1]);
             }
             return PL_ERR;
+
+        default:
+            if (pl_config_option(cf, c, optarg) != PL_OK) {
+                return PL_ERR;
+            }
         }
+    }
+
+    /* "inspect FILE", the command form of --inspect */
+    if (optind + 2 == argc && strcmp(argv[optind], "inspect") == 0) {
+        if (pl_config_option(cf, PL_OPT_INSPECT, argv[optind + 1])
+            != PL_OK)
+        {
+            return PL_ERR;
+        }
+
+        optind = argc;
     }
 
     if (optind < argc) {
@@ -269,11 +268,288 @@ pl_config_parse(pl_config_t *cf, int argc, char **argv)
     }
 
     /* --help and --version win over everything else on the line */
-    if (mode != PL_MODE_DAEMON) {
-        cf->mode = mode;
+    if (cf->help) {
+        cf->mode = PL_MODE_HELP;
+
+    } else if (cf->version) {
+        cf->mode = PL_MODE_VERSION;
     }
 
     return PL_OK;
+}
+
+
+/* one option, from the command line or a config file */
+
+static int
+pl_config_option(pl_config_t *cf, int c, char *value)
+{
+    int        i;
+    char      *end;
+    double     secs;
+    uint64_t   n;
+
+    switch (c) {
+
+    case 'd':
+        cf->conninfo = value;
+        break;
+
+    case 'o':
+        if (*value == '\0') {
+            pl_error(cf, PL_EUSAGE, "--dir: empty directory name");
+            return PL_ERR;
+        }
+
+        cf->dir = value;
+        break;
+
+    case PL_OPT_ONCE:
+        return pl_config_set_mode(cf, PL_MODE_ONCE, "--once");
+
+    case 'i':
+        errno = 0;
+        secs = strtod(value, &end);
+
+        if (errno != 0 || end == value || *end != '\0'
+            || !(secs >= 0.001 && secs <= PL_MAX_INTERVAL))
+        {
+            pl_error(cf, PL_EUSAGE, "--interval: \"%s\" is not a "
+                     "number of seconds between 0.001 and %.0f",
+                     value, PL_MAX_INTERVAL);
+            return PL_ERR;
+        }
+
+        cf->interval = (unsigned) (secs * 1000 + 0.5);
+        break;
+
+    case 'k':
+        if (pl_config_u64(value, 10, &n) != PL_OK
+            || n < 1 || n > PL_MAX_KEEP)
+        {
+            pl_error(cf, PL_EUSAGE, "--keep: \"%s\" is not a number "
+                     "between 1 and %d", value, PL_MAX_KEEP);
+            return PL_ERR;
+        }
+
+        cf->keep = (unsigned) n;
+        break;
+
+    case PL_OPT_FILE_MODE:
+        if (pl_config_u64(value, 8, &n) != PL_OK || n > 07777) {
+            pl_error(cf, PL_EUSAGE, "--file-mode: \"%s\" is not an "
+                     "octal mode such as 0640", value);
+            return PL_ERR;
+        }
+
+        if ((n & 0600) != 0600) {
+            pl_error(cf, PL_EUSAGE, "--file-mode: %s would not let "
+                     "the loader read and write its own files", value);
+            return PL_ERR;
+        }
+
+        cf->file_mode = (unsigned) n;
+        break;
+
+    case PL_OPT_METRICS_FILE:
+        if (*value == '\0') {
+            pl_error(cf, PL_EUSAGE, "--metrics-file: empty file name");
+            return PL_ERR;
+        }
+
+        cf->metrics_file = value;
+        break;
+
+    case PL_OPT_LOG_LEVEL:
+        for (i = 0; pl_config_levels[i] != NULL; i++) {
+            if (strcmp(value, pl_config_levels[i]) == 0) {
+                cf->log_level = i;
+                return PL_OK;
+            }
+        }
+
+        pl_error(cf, PL_EUSAGE, "--log-level: \"%s\" is not one of "
+                 "error, warn, info, debug", value);
+        return PL_ERR;
+
+    case PL_OPT_SYSLOG:
+        if (value == NULL) {
+            cf->syslog = 1;
+
+        } else if (pl_config_bool(value, &cf->syslog) != PL_OK) {
+            pl_error(cf, PL_EUSAGE, "syslog: \"%s\" is not yes or no",
+                     value);
+            return PL_ERR;
+        }
+        break;
+
+    case PL_OPT_ROLLBACK:
+        if (pl_config_set_mode(cf, PL_MODE_ROLLBACK, "--rollback")
+            != PL_OK)
+        {
+            return PL_ERR;
+        }
+
+        if (pl_config_u64(value, 10, &cf->rollback) != PL_OK
+            || cf->rollback == 0)
+        {
+            pl_error(cf, PL_EUSAGE, "--rollback: \"%s\" is not a "
+                     "generation number", value);
+            return PL_ERR;
+        }
+        break;
+
+    case PL_OPT_INSPECT:
+        if (pl_config_set_mode(cf, PL_MODE_INSPECT, "--inspect") != PL_OK) {
+            return PL_ERR;
+        }
+
+        cf->inspect = value;
+        break;
+
+    case 'v':
+        cf->log_level = PL_LOG_DEBUG;
+        break;
+
+    case 'h':
+        cf->help = 1;
+        break;
+
+    case 'V':
+        cf->version = 1;
+        break;
+    }
+
+    return PL_OK;
+}
+
+
+/*
+ * A config file: "key = value" lines, keys as the long options; blank
+ * lines and lines starting with '#' are skipped; a value may be quoted
+ * with "".  The file is kept in memory: settings point into it.
+ */
+
+static int
+pl_config_file(pl_config_t *cf, const char *path)
+{
+    int       line;
+    char     *p, *next;
+    FILE     *f;
+    size_t    n;
+    char      msg[PL_ERRSTR_LEN];
+
+    f = fopen(path, "re");
+    if (f == NULL) {
+        pl_error(cf, PL_EUSAGE, "--config: %s: %s", path, strerror(errno));
+        return PL_ERR;
+    }
+
+    cf->file_buf = malloc(PL_CONFIG_FILE_MAX + 1);
+    if (cf->file_buf == NULL) {
+        fclose(f);
+        pl_error(cf, PL_ENOMEM, "--config: out of memory");
+        return PL_ERR;
+    }
+
+    n = fread(cf->file_buf, 1, PL_CONFIG_FILE_MAX + 1, f);
+
+    if (ferror(f) || n > PL_CONFIG_FILE_MAX) {
+        pl_error(cf, PL_EUSAGE, "--config: %s: %s", path,
+                 ferror(f) ? strerror(errno) : "larger than 64 KiB");
+        fclose(f);
+        return PL_ERR;
+    }
+
+    fclose(f);
+    cf->file_buf[n] = '\0';
+
+    if (memchr(cf->file_buf, '\0', n) != NULL) {
+        pl_error(cf, PL_EUSAGE, "--config: %s: not a text file", path);
+        return PL_ERR;
+    }
+
+    line = 1;
+
+    for (p = cf->file_buf; *p != '\0'; p = next, line++) {
+        next = strchr(p, '\n');
+
+        if (next != NULL) {
+            *next++ = '\0';
+
+        } else {
+            next = p + strlen(p);
+        }
+
+        if (pl_config_file_line(cf, p) != PL_OK) {
+            /* prefix where; the message names the setting */
+            memcpy(msg, cf->errstr, PL_ERRSTR_LEN);
+            pl_error(cf, PL_EUSAGE, "%s:%d: %s", path, line, msg);
+            return PL_ERR;
+        }
+    }
+
+    return PL_OK;
+}
+
+
+static int
+pl_config_file_line(pl_config_t *cf, char *line)
+{
+    int                    i;
+    char                  *key, *value, *end;
+    const struct option   *o;
+
+    key = line + strspn(line, " \t\r");
+
+    if (*key == '\0' || *key == '#') {
+        return PL_OK;
+    }
+
+    value = strchr(key, '=');
+    if (value == NULL) {
+        pl_error(cf, PL_EUSAGE, "expected \"key = value\"");
+        return PL_ERR;
+    }
+
+    for (end = value; end > key && strchr(" \t=", end[-1]); end--) {
+        /* void */
+    }
+
+    *end = '\0';
+
+    value += 1 + strspn(value + 1, " \t");
+
+    for (end = value + strlen(value);
+         end > value && strchr(" \t\r", end[-1]) != NULL;
+         end--)
+    {
+        /* void */
+    }
+
+    *end = '\0';
+
+    if (end - value >= 2 && *value == '"' && end[-1] == '"') {
+        *(end - 1) = '\0';
+        value++;
+    }
+
+    for (i = 0; pl_config_file_keys[i] != NULL; i++) {
+        if (strcmp(key, pl_config_file_keys[i]) == 0) {
+            break;
+        }
+    }
+
+    if (pl_config_file_keys[i] == NULL) {
+        pl_error(cf, PL_EUSAGE, "unknown setting \"%.40s\"", key);
+        return PL_ERR;
+    }
+
+    for (o = pl_config_options; strcmp(o->name, key) != 0; o++) {
+        /* void: every file key is an option */
+    }
+
+    return pl_config_option(cf, o->val, value);
 }
 
 

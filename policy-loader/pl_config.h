@@ -1,7 +1,7 @@
 /*
  * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
  *
- * Command-line options.
+ * Command-line options and the config file.
  */
 
 #ifndef PL_CONFIG_H
@@ -20,6 +20,8 @@
 #define PL_DEFAULT_MODE     0640
 #define PL_DEFAULT_INTERVAL 1000    /* ms */
 
+#define PL_CONFIG_SHORT     ":c:d:o:i:k:vhV"
+
 
 typedef enum {
     PL_MODE_DAEMON = 0,
@@ -37,15 +39,21 @@ typedef struct {
     const char  *conninfo;
     const char  *dir;
     const char  *inspect;       /* the file for --inspect */
+    const char  *metrics_file;  /* NULL: no metrics */
     uint64_t     rollback;      /* the generation for --rollback */
     unsigned     interval;      /* ms */
     unsigned     keep;
     unsigned     file_mode;
-    int          verbose;
+    int          log_level;     /* PL_LOG_* */
+    int          syslog;
+    int          help;
+    int          version;
+    char        *file_buf;      /* the --config file; settings point in */
 } pl_config_t;
 
 
 void pl_config_init(pl_config_t *cf);
+void pl_config_free(pl_config_t *cf);
 int pl_config_parse(pl_config_t *cf, int argc, char **argv);
 int pl_config_prepare_dir(pl_config_t *cf);
 void pl_config_usage(FILE *out);

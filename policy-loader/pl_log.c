@@ -3,7 +3,9 @@
  *
  * Logging: "2026-11-24T06:00:00Z policy-loader[pid]: info: ..." on
  * stderr.  One line goes out in one write() so that lines from a
- * restarting loader and its successor do not interleave.
+ * restarting loader and its successor do not interleave.  With
+ * --syslog the same message goes to syslog (facility daemon, the level
+ * as its priority) without the timestamp and name syslog adds itself.
  */
 
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <syslog.h>
 
 #include "pl_log.h"
 
@@ -23,16 +26,26 @@ static void pl_log_write(const char *line, size_t len);
 
 /* the one piece of loader-wide state: set once at start-up */
 static int  pl_log_level = PL_LOG_INFO;
+static int  pl_log_syslog;
 
 static const char  *pl_log_levels[] = {
     "error", "warn", "info", "debug"
 };
 
+static const int  pl_log_priorities[] = {
+    LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG
+};
+
 
 void
-pl_log_init(int level)
+pl_log_init(int level, int use_syslog)
 {
     pl_log_level = level;
+
+    if (use_syslog && !pl_log_syslog) {
+        openlog("policy-loader", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+        pl_log_syslog = 1;
+    }
 }
 
 
@@ -54,6 +67,18 @@ pl_log(int level, const char *fmt, ...)
     struct tm  tm;
 
     if (level > pl_log_level || level < PL_LOG_ERROR) {
+        return;
+    }
+
+    if (pl_log_syslog) {
+        va_start(ap, fmt);
+        n = vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+
+        if (n >= 0) {
+            syslog(pl_log_priorities[level], "%s", line);
+        }
+
         return;
     }
 

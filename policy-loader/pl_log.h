@@ -2,7 +2,8 @@
  * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
  *
  * Return codes, error strings and logging shared by every loader file.
- * Logs go to stderr, one line each, never with an identifier or secret.
+ * Logs go to stderr or syslog, one line each, never with an identifier
+ * or a secret.
  */
 
 #ifndef PL_LOG_H
@@ -30,7 +31,7 @@
 #define PL_LOG_DEBUG        3
 
 
-void pl_log_init(int level);
+void pl_log_init(int level, int use_syslog);
 int pl_log_enabled(int level);
 void pl_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -23,6 +23,7 @@
 #include "pl_build.h"
 #include "pl_publish.h"
 #include "pl_inspect.h"
+#include "pl_metrics.h"
 
 
 #define PL_BACKOFF_MIN      500     /* ms */
@@ -40,10 +41,13 @@ typedef struct {
     pl_pg_t         *pg;
     pl_build_t      *build;
     pl_publish_t    *pub;
+    pl_metrics_t    *metrics;   /* NULL without --metrics-file */
     int              in_sync;   /* the live snapshot matches the data */
 } pl_main_t;
 
 
+static int pl_main_mode(pl_main_t *m);
+static void pl_main_metrics(pl_main_t *m, int force);
 static int pl_main_run(pl_main_t *m);
 static int pl_main_daemon(pl_main_t *m);
 static int pl_main_tick(pl_main_t *m);
@@ -70,10 +74,26 @@ main(int argc, char **argv)
     if (pl_config_parse(&m.cf, argc, argv) != PL_OK) {
         fprintf(stderr, "policy-loader: %s\n"
                 "try 'policy-loader --help'\n", m.cf.errstr);
+        pl_config_free(&m.cf);
         return PL_EXIT_USAGE;
     }
 
-    switch (m.cf.mode) {
+    rc = pl_main_mode(&m);
+
+    pl_metrics_free(m.metrics);
+    pl_publish_free(m.pub);
+    pl_build_free(m.build);
+    pl_pg_free(m.pg);
+    pl_config_free(&m.cf);
+
+    return rc;
+}
+
+
+static int
+pl_main_mode(pl_main_t *m)
+{
+    switch (m->cf.mode) {
 
     case PL_MODE_HELP:
         pl_config_usage(stdout);
@@ -84,28 +104,30 @@ main(int argc, char **argv)
         return PL_EXIT_OK;
 
     case PL_MODE_INSPECT:
-        pl_log_init(m.cf.verbose ? PL_LOG_DEBUG : PL_LOG_INFO);
-        return pl_inspect(m.cf.inspect, stdout) == PL_OK ? PL_EXIT_OK
-                                                        : PL_EXIT_FAILED;
+        pl_log_init(m->cf.log_level, 0);
+        return pl_inspect(m->cf.inspect, stdout) == PL_OK ? PL_EXIT_OK
+                                                         : PL_EXIT_FAILED;
 
     default:
         break;
     }
 
-    if (pl_config_prepare_dir(&m.cf) != PL_OK) {
-        fprintf(stderr, "policy-loader: %s\n", m.cf.errstr);
+    if (pl_config_prepare_dir(&m->cf) != PL_OK) {
+        fprintf(stderr, "policy-loader: %s\n", m->cf.errstr);
         return PL_EXIT_USAGE;
     }
 
-    pl_log_init(m.cf.verbose ? PL_LOG_DEBUG : PL_LOG_INFO);
+    pl_log_init(m->cf.log_level, m->cf.syslog);
 
-    rc = pl_main_run(&m);
+    if (m->cf.metrics_file != NULL) {
+        m->metrics = pl_metrics_new(m->cf.metrics_file);
+        if (m->metrics == NULL) {
+            pl_log(PL_LOG_ERROR, "out of memory");
+            return PL_EXIT_FAILED;
+        }
+    }
 
-    pl_publish_free(m.pub);
-    pl_build_free(m.build);
-    pl_pg_free(m.pg);
-
-    return rc;
+    return pl_main_run(m);
 }
 
 
@@ -151,9 +173,12 @@ pl_main_run(pl_main_t *m)
 
         if (pl_main_build(m) != PL_OK) {
             pl_log(PL_LOG_ERROR, "build failed: %s", m->errstr);
+            pl_metrics_error(m->metrics, m->err);
+            pl_main_metrics(m, 1);
             return PL_EXIT_FAILED;
         }
 
+        pl_main_metrics(m, 1);
         return PL_EXIT_OK;
 
     default:
@@ -198,7 +223,10 @@ pl_main_daemon(pl_main_t *m)
                    backoff % 1000 / 100);
 
             wait = backoff;
+            pl_metrics_error(m->metrics, m->err);
         }
+
+        pl_main_metrics(m, 0);
 
         pl_main_sleep(wait);
     }
@@ -237,6 +265,7 @@ pl_main_tick(pl_main_t *m)
     if (!changed) {
         if (m->in_sync) {
             pl_publish_touch(m->pub);
+            pl_metrics_synced(m->metrics);
         }
 
         return PL_OK;
@@ -329,14 +358,34 @@ pl_main_build(pl_main_t *m)
            (unsigned long long) b->counts.terminals,
            (unsigned long long) b->mark.watermark);
 
+    pl_metrics_build(m->metrics, PL_METRICS_PUBLISHED, pl_main_ms(&t0));
+    pl_metrics_published(m->metrics, m->pub->gen, &b->counts, size,
+                         b->mark.watermark);
+
     return PL_OK;
 
 failed:
+
+    pl_metrics_build(m->metrics,
+                     (m->err == PL_EDATA || m->err == PL_EINVALID)
+                     ? PL_METRICS_REFUSED : PL_METRICS_FAILED,
+                     pl_main_ms(&t0));
 
     pl_publish_abort(m->pub);
     pl_pg_rollback(m->pg);
 
     return PL_ERR;
+}
+
+
+/* a metrics file that cannot be written is logged, not fatal */
+
+static void
+pl_main_metrics(pl_main_t *m, int force)
+{
+    if (pl_metrics_flush(m->metrics, force) != PL_OK) {
+        pl_log(PL_LOG_WARN, "%s", m->metrics->errstr);
+    }
 }
 
 
