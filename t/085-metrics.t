@@ -143,7 +143,8 @@ my $j = json_decode($st->{body}) // {};
 is($j->{status}, 'ok', 'status ok');
 is($j->{generation}, $g2, 'status generation');
 is($j->{refused_generation}, $g2 + 100, 'status names the refused one');
-is($j->{format_version}, 1, 'format version');
+is($j->{format_version}, unpack('V', substr(read_file(snapshot_path($g2)), 8, 4)),
+    'format version, as in the file header');
 is_deeply($j->{counts}, { cards => 1, identifiers => 1, partners => 3,
     programmes => 2, terminals => 0 }, 'status counts');
 ok(defined $j->{watermark} && $j->{watermark} > 0, 'status watermark');
