@@ -1,7 +1,7 @@
 # uco: build, run and test.  See README.md.
 #
-#   make                the module (build/ngx_http_uco_module.so) and the
-#                       loader (build/policy-loader)
+#   make                the module (build/ngx_http_uco_module.so), the
+#                       loader (build/policy-loader) and build/uco-token
 #   make run            local demo on 127.0.0.1:8080 (foreground)
 #   make test           the whole t/ suite
 #   make NGINX_SRC=/path/to/nginx-1.x.y   build against an upstream tree
@@ -23,6 +23,10 @@ SNAP_SRC   = ngx_uco_module/uco_snap.c
 SNAP_HDR   = ngx_uco_module/uco_snap.h
 JRNL_SRC   = ngx_uco_module/uco_journal.c
 JRNL_HDR   = ngx_uco_module/uco_journal.h
+# the module's plain-C card parsers, linked by uco-token and the fuzzers
+CARD_SRC   = ngx_uco_module/uco_query.c ngx_uco_module/uco_pan.c \
+             ngx_uco_module/uco_token.c
+CARD_HDR   = $(CARD_SRC:.c=.h)
 MOD_SRC    = $(wildcard ngx_uco_module/*.c ngx_uco_module/*.h) config
 LOADER_SRC = $(wildcard policy-loader/*.c)
 LOADER_HDR = $(wildcard policy-loader/*.h)
@@ -34,7 +38,7 @@ DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              redis-server prometheus wrk python3-msgpack debhelper \
              dpkg-dev fakeroot time linux-perf
 
-FUZZ_TARGETS = snapshot query tz copy body_json body_msgpack
+FUZZ_TARGETS = snapshot query tz copy body_json body_msgpack pan token
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Ingx_uco_module \
@@ -55,11 +59,12 @@ SAN_LOGS   = $(UCO_TEST_TMP)-sanitizer-logs
 # faketime file runs in the plain suite only (docs/hardening.md)
 SAN_TESTS  = $(filter-out t/025-time-window.t,$(wildcard t/*.t))
 
-.PHONY: all module loader test unit run deps clean style fuzz fuzz-build \
+.PHONY: all module loader token test unit run deps clean style fuzz \
+        fuzz-build \
         bench-build \
         test-asan asan test-valgrind
 
-all: module loader
+all: module loader token
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -77,6 +82,14 @@ deps:
 module: $(BUILD)/ngx_http_uco_module.so
 
 loader: $(BUILD)/policy-loader
+
+token: $(BUILD)/uco-token
+
+$(BUILD)/uco-token: tools/uco-token.c $(SNAP_SRC) $(SNAP_HDR) $(CARD_SRC) \
+                    $(CARD_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -Ingx_uco_module \
+	    -o $@ tools/uco-token.c $(SNAP_SRC) $(CARD_SRC) -lcrypto
 
 # $(call configure-nginx,DIR,CC_OPT,LD_OPT): a private copy of the nginx
 # tree configured with the flags the system binary was built with (its
@@ -180,7 +193,7 @@ test-asan: deps asan
 # libFuzzer targets (clang); each runs FUZZ_SECONDS on a copy of its
 # seed corpus, so the repository's seeds stay small and reviewed.
 # FUZZ_SRC: the plain-C code the targets drive, linked into each
-FUZZ_SRC = $(SNAP_SRC) ngx_uco_module/uco_query.c ngx_uco_module/uco_tz.c \
+FUZZ_SRC = $(SNAP_SRC) $(CARD_SRC) ngx_uco_module/uco_tz.c \
            ngx_uco_module/uco_body.c policy-loader/pl_pg_text.c
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_body.h $(FUZZ_SRC) \
                  $(wildcard ngx_uco_module/*.h)

@@ -60,40 +60,56 @@ ngx_http_uco_handler(ngx_http_request_t *r)
         m->request_line.len = args->data - 1 - m->request_line.data;
     }
 
+    /*
+     * Parsed first, whatever is answered, so that a PAN is copied out
+     * and overwritten in the request before anything else can see it;
+     * errors are still answered in the documented order.
+     */
+    ngx_memzero(&c, sizeof(ngx_http_uco_check_t));
+
+    (void) uco_query_parse((const char *) args->data, args->len, &q, &c.err);
+    uco_query_wipe_pan((char *) args->data, args->len);
+
     /* behind auth_request the body is the partner API's, not checks */
     if (r->method == NGX_HTTP_POST && r == r->main) {
-        return ngx_http_uco_post(r);
+        rc = ngx_http_uco_post(r);
+        goto done;
     }
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
-        return rc;
+        goto done;
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         err.status = NGX_HTTP_NOT_ALLOWED;
         err.code = "method_not_allowed";
         err.message = "only GET, HEAD and POST are allowed";
-        return ngx_http_uco_send_error(r, &err);
+        rc = ngx_http_uco_send_error(r, &err);
+        goto done;
     }
 
     rc = ngx_http_uco_begin(r, &ctx, &err);
 
     if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
 
     if (rc != NGX_OK) {
-        return ngx_http_uco_send_error(r, &err);
+        rc = ngx_http_uco_send_error(r, &err);
+        goto done;
     }
-
-    ngx_memzero(&c, sizeof(ngx_http_uco_check_t));
-
-    (void) uco_query_parse((const char *) args->data, args->len, &q, &c.err);
 
     ngx_http_uco_check(r, ctx, &q, &c);
 
-    return ngx_http_uco_send_check(r, ctx, &c);
+    rc = ngx_http_uco_send_check(r, ctx, &c);
+
+done:
+
+    ngx_explicit_memzero(q.pan, sizeof(q.pan));
+
+    return rc;
 }
 
 
@@ -167,9 +183,9 @@ void
 ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
     const uco_query_t *q, ngx_http_uco_check_t *c)
 {
-    int                        found;
-    uint32_t                   card;
+    ngx_int_t                  rc;
     const uco_snap_t          *snap;
+    const uco_snap_card_t     *card;
     const uco_snap_partner_t  *partner;
 
     snap = &ctx->req.cur->snap;
@@ -195,10 +211,20 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
         return;
     }
 
-    found = uco_snap_find_card(snap, q->key, &card);
+    rc = ngx_http_uco_ident_card(r, snap, q, &card, &c->err);
 
-    uco_snap_decide(snap, partner, found ? &snap->cards[card] : NULL,
-                    &ctx->req.when, q->amount_kopecks, &c->res);
+    if (rc != NGX_OK) {
+        if (rc != NGX_DECLINED) {
+            c->err.status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            c->err.code = "internal_error";
+            c->err.message = "the card could not be checked";
+        }
+
+        return;
+    }
+
+    uco_snap_decide(snap, partner, card, &ctx->req.when, q->amount_kopecks,
+                    &c->res);
 
     ctx->decision = uco_snap_decision_name(c->res.decision);
     ngx_http_uco_metrics_decision(r, partner->id, c->res.decision);
@@ -206,7 +232,7 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
 
     if (ctx->req.journal != NULL
         && ngx_http_uco_journal_record(r, ctx, q,
-                                       found ? snap->cards[card].id : 0, c)
+                                       card ? card->id : 0, c)
            != NGX_OK)
     {
         c->err.status = NGX_HTTP_SERVICE_UNAVAILABLE;

@@ -86,6 +86,27 @@ static ngx_command_t  ngx_http_uco_commands[] = {
       offsetof(ngx_http_uco_main_conf_t, journal.full),
       ngx_http_uco_journal_full },
 
+    { ngx_string("uco_hashpan_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_uco_hashpan_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("uco_token_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_uco_token_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("uco_token_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_uco_main_conf_t, token_skew),
+      NULL },
+
     { ngx_string("uco_eligibility"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_uco_eligibility,
@@ -260,12 +281,15 @@ ngx_http_uco_create_main_conf(ngx_conf_t *cf)
      *     umcf->journal.ring = { NULL, ... };
      *     umcf->metrics_zone = NULL;
      *     umcf->metrics = NULL;
+     *     umcf->pan_keys = NULL;
+     *     umcf->token_keys = NULL;
      */
 
     umcf->journal.size = NGX_CONF_UNSET_SIZE;
     umcf->journal.node = NGX_CONF_UNSET;
     umcf->journal.full = NGX_CONF_UNSET_UINT;
     umcf->metrics_partners = NGX_CONF_UNSET_UINT;
+    umcf->token_skew = NGX_CONF_UNSET;
 
     return umcf;
 }
@@ -279,6 +303,8 @@ ngx_http_uco_init_main_conf(ngx_conf_t *cf, void *conf)
     char  *rv;
 
     static ngx_str_t  utc = ngx_string("UTC");
+
+    ngx_conf_init_value(umcf->token_skew, 30);
 
     if (umcf->tz_name.len == 0) {
         rv = ngx_http_uco_tz_load(cf, &utc, &umcf->tz);

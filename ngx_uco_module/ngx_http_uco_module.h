@@ -14,6 +14,8 @@
 #include "uco_query.h"
 #include "uco_tz.h"
 #include "uco_journal.h"
+#include "uco_pan.h"
+#include "uco_token.h"
 
 
 /* checks in one POST body, by default and at most (uco_batch_max) */
@@ -118,8 +120,24 @@ typedef enum {
 typedef struct ngx_http_uco_metrics_s  ngx_http_uco_metrics_t;
 
 
+/* uco_hashpan_key and uco_token_key; each starts with its id */
+typedef struct {
+    ngx_uint_t               id;
+    size_t                   len;
+    uint8_t                  key[UCO_PAN_KEY_MAX];
+} ngx_http_uco_pan_key_t;
+
+typedef struct {
+    ngx_uint_t               id;
+    uint8_t                  pub[UCO_TOKEN_PUBKEY_LEN];
+} ngx_http_uco_token_key_t;
+
+
 typedef struct {
     ngx_str_t                dir;
+    ngx_array_t             *pan_keys;      /* current key first */
+    ngx_array_t             *token_keys;
+    time_t                   token_skew;
     ngx_str_t                tz_name;
     ngx_http_uco_tz_t        tz;
     ngx_uint_t               endpoints;
@@ -219,6 +237,15 @@ void ngx_http_uco_metrics_auth_failure(ngx_http_request_t *r,
     ngx_http_uco_auth_reason_e reason);
 void ngx_http_uco_metrics_snapshot(ngx_http_uco_main_conf_t *umcf,
     ngx_http_uco_snapshot_event_e event);
+
+char *ngx_http_uco_hashpan_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_uco_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_uco_ident_card(ngx_http_request_t *r,
+    const uco_snap_t *snap, const uco_query_t *q,
+    const uco_snap_card_t **card, uco_query_error_t *err);
+
 char *ngx_http_uco_tz_load(ngx_conf_t *cf, ngx_str_t *name,
     ngx_http_uco_tz_t *tz);
 int64_t ngx_http_uco_local_time(ngx_http_uco_main_conf_t *umcf,

@@ -9,10 +9,31 @@
 #include <strings.h>
 
 #include "uco_query.h"
+#include "uco_pan.h"
 
 
 static int uco_query_is(const uco_str_t *s, const char *lit);
 static int uco_query_terminal_valid(const uco_str_t *t);
+static int uco_query_card(uco_query_t *q, uco_query_error_t *err);
+static int uco_query_next(const char **p, const char *end, uco_str_t *name,
+    uco_str_t *value);
+
+
+static const struct {
+    const char        *name;
+    uco_query_kind_e   kind;
+    const char        *invalid;
+} uco_query_kinds[] = {
+    { "hashpan", UCO_KIND_HASHPAN, "a hashpan is 64 hexadecimal digits" },
+    { "pan", UCO_KIND_PAN,
+      "a pan is 12 to 19 digits with a valid check digit" },
+    { "token", UCO_KIND_TOKEN,
+      "a token is 104 characters of A-Z a-z 0-9 - _" },
+    { "social", UCO_KIND_SOCIAL, "a social card number is 1 to 28 digits" },
+    { "barcode", UCO_KIND_BARCODE, "a barcode is 1 to 28 digits" },
+    { "uid", UCO_KIND_UID,
+      "a chip uid is 8, 14 or 20 hexadecimal digits" }
+};
 
 
 int
@@ -63,34 +84,115 @@ uco_query_terminal_valid(const uco_str_t *t)
 }
 
 
+/* name=value pairs split at '&'; 0 at the end */
+
+static int
+uco_query_next(const char **p, const char *end, uco_str_t *name,
+    uco_str_t *value)
+{
+    const char  *amp, *eq;
+
+    if (*p == NULL || *p >= end) {
+        return 0;
+    }
+
+    amp = memchr(*p, '&', end - *p);
+    if (amp == NULL) {
+        amp = end;
+    }
+
+    eq = memchr(*p, '=', amp - *p);
+
+    name->data = *p;
+    name->len = (eq ? eq : amp) - *p;
+    value->data = eq ? eq + 1 : amp;
+    value->len = eq ? (size_t) (amp - eq - 1) : 0;
+
+    *p = (amp < end) ? amp + 1 : end;
+
+    return 1;
+}
+
+
+/*
+ * kind (default hashpan) and card: the key of a stored kind, a pan's
+ * Luhn digit, a token's layout
+ */
+
+static int
+uco_query_card(uco_query_t *q, uco_query_error_t *err)
+{
+    size_t  i, n;
+    int     ok;
+
+    n = sizeof(uco_query_kinds) / sizeof(uco_query_kinds[0]);
+
+    for (i = 0; i < n; i++) {
+        if (q->kind.data == NULL
+            ? i == 0 : uco_query_is(&q->kind, uco_query_kinds[i].name))
+        {
+            break;
+        }
+    }
+
+    if (i == n) {
+        return uco_query_fail(err, 400, "invalid_kind",
+                              "kind must be one of: hashpan, pan, token, "
+                              "social, barcode, uid");
+    }
+
+    q->kind_id = uco_query_kinds[i].kind;
+
+    if (q->card.len == 0) {
+        return uco_query_fail(err, 400, "missing_card",
+                              "the card parameter is required");
+    }
+
+    switch (q->kind_id) {
+
+    case UCO_KIND_PAN:
+        ok = uco_pan_valid(q->card.data, q->card.len);
+        if (ok) {
+            memcpy(q->pan, q->card.data, q->card.len);
+            q->pan_len = q->card.len;
+        }
+        break;
+
+    case UCO_KIND_TOKEN:
+        ok = uco_token_decode(q->card.data, q->card.len, &q->token)
+             == UCO_TOKEN_OK;
+        break;
+
+    default:
+        ok = uco_snap_key((uco_id_kind_e) q->kind_id, q->card.data,
+                          q->card.len, q->key) == UCO_SNAP_OK;
+    }
+
+    if (!ok) {
+        return uco_query_fail(err, 400, "invalid_card",
+                              uco_query_kinds[i].invalid);
+    }
+
+    return 0;
+}
+
+
 int
 uco_query_parse(const char *args, size_t len, uco_query_t *q,
     uco_query_error_t *err)
 {
+    int          duplicate;
     uco_str_t    name, value, *slot;
-    const char  *p, *end, *amp, *eq;
+    const char  *p, *end;
 
     memset(q, 0, sizeof(uco_query_t));
     q->amount_kopecks = -1;
+    duplicate = 0;
 
     p = args;
     end = (args != NULL) ? args + len : NULL;
 
-    while (p < end) {
-        amp = memchr(p, '&', end - p);
-        if (amp == NULL) {
-            amp = end;
-        }
-
-        eq = memchr(p, '=', amp - p);
-
-        name.data = p;
-        name.len = (eq ? eq : amp) - p;
-        value.data = eq ? eq + 1 : amp;
-        value.len = eq ? (size_t) (amp - eq - 1) : 0;
-
-        p = amp + 1;
-
+    while (uco_query_next(&p, end, &name, &value)) {
         if (uco_query_is(&name, "card")) {
             slot = &q->card;
 
@@ -108,12 +210,18 @@ uco_query_parse(const char *args, size_t len, uco_query_t *q,
             continue;
         }
 
+        /* the first value of each is kept, so the query can be wiped */
         if (slot->data != NULL) {
-            return uco_query_fail(err, 400, "duplicate_parameter",
-                                  "a parameter was given more than once");
+            duplicate = 1;
+            continue;
         }
 
         *slot = value;
+    }
+
+    if (duplicate) {
+        return uco_query_fail(err, 400, "duplicate_parameter",
+                              "a parameter was given more than once");
     }
 
     return uco_query_check(q, err);
@@ -128,29 +236,8 @@ uco_query_check(uco_query_t *q, uco_query_error_t *err)
 
     q->amount_kopecks = -1;
 
-    if (q->kind.data == NULL || uco_query_is(&q->kind, "hashpan")) {
-        q->id_kind = UCO_ID_HASHPAN;
-
-    } else if (uco_query_is(&q->kind, "social")) {
-        q->id_kind = UCO_ID_SOCIAL;
-
-    } else {
-        return uco_query_fail(err, 400, "invalid_kind",
-                              "kind must be one of: hashpan, social");
-    }
-
-    if (q->card.len == 0) {
-        return uco_query_fail(err, 400, "missing_card",
-                              "the card parameter is required");
-    }
-
-    if (uco_snap_key(q->id_kind, q->card.data, q->card.len, q->key)
-        != UCO_SNAP_OK)
-    {
-        return uco_query_fail(err, 400, "invalid_card",
-                              q->id_kind == UCO_ID_HASHPAN
-                              ? "a hashpan card is 64 hexadecimal digits"
-                              : "a social card number is 1 to 28 digits");
+    if (uco_query_card(q, err) != 0) {
+        return -1;
     }
 
     if (q->amount.data != NULL) {
@@ -243,4 +330,48 @@ uco_query_credentials(const char *value, size_t len, uint64_t *partner,
     secret->len = (size_t) (end - dot - 1);
 
     return 0;
+}
+
+
+/*
+ * Overwrites with '*', in place, every card value of a query whose kind
+ * is pan (in any case), and any card value that is a PAN whatever its
+ * kind says (12..19 digits with a valid check digit), so that neither
+ * $args nor $request_uri nor a later phase can show a PAN.  Returns the
+ * number of bytes overwritten.
+ */
+
+size_t
+uco_query_wipe_pan(char *args, size_t len)
+{
+    int          pan;
+    size_t       wiped;
+    uco_str_t    name, value;
+    const char  *p, *end;
+
+    pan = 0;
+    p = args;
+    end = (args != NULL) ? args + len : NULL;
+
+    while (uco_query_next(&p, end, &name, &value)) {
+        if (uco_query_is(&name, "kind") && value.len == 3
+            && strncasecmp(value.data, "pan", 3) == 0)
+        {
+            pan = 1;
+        }
+    }
+
+    wiped = 0;
+    p = args;
+
+    while (uco_query_next(&p, end, &name, &value)) {
+        if (uco_query_is(&name, "card")
+            && (pan || uco_pan_valid(value.data, value.len)))
+        {
+            memset(args + (value.data - args), '*', value.len);
+            wiped += value.len;
+        }
+    }
+
+    return wiped;
 }

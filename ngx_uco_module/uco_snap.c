@@ -37,6 +37,8 @@ static int uco_snap_section_sizes(const uco_snap_counts_t *c,
     uint64_t size[UCO_SNAP_SEC_LAST + 1],
     uint64_t count[UCO_SNAP_SEC_LAST + 1]);
 static int uco_snap_hex(int c);
+static int uco_snap_key_digits(const char *value, size_t len,
+    uint8_t key[UCO_SNAP_KEY_LEN]);
 static int uco_snap_verify_records(const uco_snap_t *s,
     uco_snap_verify_t *v, uint64_t end);
 static int uco_snap_in_window(const uco_snap_programme_t *pr,
@@ -582,57 +584,109 @@ uco_snap_hex(int c)
 
 
 /*
- * key[0] is the kind.  hashpan: the first 15 bytes of the keyed hash,
- * already uniform, 120 bits; social: the digit count, then the digits
- * packed two per byte (leading zeros are significant).
+ * Decimal digits packed two per byte after a length byte, high nibble
+ * first: social card numbers and barcodes, 1..28 digits, leading zeros
+ * significant.
+ */
+
+static int
+uco_snap_key_digits(const char *value, size_t len,
+    uint8_t key[UCO_SNAP_KEY_LEN])
+{
+    size_t  i;
+
+    if (len == 0 || len > 2 * (UCO_SNAP_KEY_LEN - 2)) {
+        return UCO_SNAP_EINVAL;
+    }
+
+    key[1] = (uint8_t) len;
+
+    for (i = 0; i < len; i++) {
+        if (value[i] < '0' || value[i] > '9') {
+            return UCO_SNAP_EINVAL;
+        }
+
+        key[2 + i / 2] |= (uint8_t) ((value[i] - '0') << (i % 2 ? 0 : 4));
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+/* hexadecimal of either case into out[len / 2]; len is even */
+
+int
+uco_snap_unhex(const char *value, size_t len, uint8_t *out)
+{
+    int     hi, lo;
+    size_t  i;
+
+    for (i = 0; i < len; i += 2) {
+        hi = uco_snap_hex((unsigned char) value[i]);
+        lo = uco_snap_hex((unsigned char) value[i + 1]);
+
+        if (hi < 0 || lo < 0) {
+            return UCO_SNAP_EINVAL;
+        }
+
+        out[i / 2] = (uint8_t) (hi << 4 | lo);
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+/* the first 15 bytes of a keyed hash: already uniform, 120 bits */
+
+void
+uco_snap_key_hashpan(const uint8_t hash[32], uint8_t key[UCO_SNAP_KEY_LEN])
+{
+    key[0] = UCO_ID_HASHPAN;
+    memcpy(key + 1, hash, UCO_SNAP_KEY_LEN - 1);
+}
+
+
+/*
+ * key[0] is the kind.  hashpan: see uco_snap_key_hashpan(); social and
+ * barcode: uco_snap_key_digits(); uid: the byte count (4, 7 or 10),
+ * then the bytes.
  */
 
 int
 uco_snap_key(uco_id_kind_e kind, const char *value, size_t len,
     uint8_t key[UCO_SNAP_KEY_LEN])
 {
-    int     hi, lo;
-    size_t  i;
+    uint8_t  hash[32];
 
     memset(key, 0, UCO_SNAP_KEY_LEN);
 
     switch (kind) {
 
     case UCO_ID_HASHPAN:
-        if (len != 64) {
+        if (len != 64 || uco_snap_unhex(value, len, hash) != UCO_SNAP_OK) {
             return UCO_SNAP_EINVAL;
         }
 
-        for (i = 0; i < 64; i += 2) {
-            hi = uco_snap_hex((unsigned char) value[i]);
-            lo = uco_snap_hex((unsigned char) value[i + 1]);
+        uco_snap_key_hashpan(hash, key);
+        return UCO_SNAP_OK;
 
-            if (hi < 0 || lo < 0) {
-                return UCO_SNAP_EINVAL;
-            }
-
-            if (i / 2 < UCO_SNAP_KEY_LEN - 1) {
-                key[1 + i / 2] = (uint8_t) (hi << 4 | lo);
-            }
+    case UCO_ID_SOCIAL:
+    case UCO_ID_BARCODE:
+        if (uco_snap_key_digits(value, len, key) != UCO_SNAP_OK) {
+            return UCO_SNAP_EINVAL;
         }
 
         break;
 
-    case UCO_ID_SOCIAL:
-        if (len == 0 || len > 2 * (UCO_SNAP_KEY_LEN - 2)) {
+    case UCO_ID_UID:
+        if ((len != 8 && len != 14 && len != 20)
+            || uco_snap_unhex(value, len, key + 2) != UCO_SNAP_OK)
+        {
+            memset(key, 0, UCO_SNAP_KEY_LEN);
             return UCO_SNAP_EINVAL;
         }
 
-        key[1] = (uint8_t) len;
-
-        for (i = 0; i < len; i++) {
-            if (value[i] < '0' || value[i] > '9') {
-                return UCO_SNAP_EINVAL;
-            }
-
-            key[2 + i / 2] |= (uint8_t) ((value[i] - '0') << (i % 2 ? 0 : 4));
-        }
-
+        key[1] = (uint8_t) (len / 2);
         break;
 
     default:
@@ -727,6 +781,36 @@ uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
 
         if (++i == cap) {
             i = 0;
+        }
+    }
+
+    return 0;
+}
+
+
+/* cards are sorted by id (the loader refuses anything else) */
+
+int
+uco_snap_find_card_id(const uco_snap_t *s, uint64_t id, uint32_t *card)
+{
+    uint64_t  lo, hi, mid;
+
+    lo = 0;
+    hi = s->ncards;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (s->cards[mid].id == id) {
+            *card = (uint32_t) mid;
+            return 1;
+        }
+
+        if (s->cards[mid].id < id) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
         }
     }
 

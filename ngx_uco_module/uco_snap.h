@@ -65,9 +65,12 @@ enum {
     UCO_SNAP_SEC_LAST = UCO_SNAP_SEC_SHORT_IDENTS
 };
 
+/* the identifier kinds stored in snapshots (key byte 0) */
 typedef enum {
     UCO_ID_HASHPAN = 1,
-    UCO_ID_SOCIAL
+    UCO_ID_SOCIAL,
+    UCO_ID_BARCODE,
+    UCO_ID_UID
 } uco_id_kind_e;
 
 typedef enum {
@@ -274,8 +277,13 @@ int uco_snap_check(uco_snap_t *s, const void *p, size_t len);
 int uco_snap_key(uco_id_kind_e kind, const char *value, size_t len,
     uint8_t key[UCO_SNAP_KEY_LEN]);
 int uco_snap_key_is_short(const uint8_t key[UCO_SNAP_KEY_LEN]);
+int uco_snap_unhex(const char *value, size_t len, uint8_t *out);
+void uco_snap_key_hashpan(const uint8_t hash[32],
+    uint8_t key[UCO_SNAP_KEY_LEN]);
 int uco_snap_find_card(const uco_snap_t *s,
     const uint8_t key[UCO_SNAP_KEY_LEN], uint32_t *card);
+int uco_snap_find_card_id(const uco_snap_t *s, uint64_t id,
+    uint32_t *card);
 const uco_snap_partner_t *uco_snap_find_partner(const uco_snap_t *s,
     uint64_t id);
 int uco_snap_terminal_allowed(const uco_snap_t *s,

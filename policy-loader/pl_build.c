@@ -53,7 +53,7 @@
     "SELECT kind, value, card_id FROM uco.card_identifier"
 
 #define PL_BUILD_SQL_PARTNERS                                               \
-    "SELECT id, status, secret_sha256 FROM uco.partner ORDER BY id"
+    "SELECT id, status, secret_sha256, auth FROM uco.partner ORDER BY id"
 
 /* "C": the bytewise order that lookups of zero-padded ids rely on */
 #define PL_BUILD_SQL_TERMINALS                                              \
@@ -246,7 +246,7 @@ pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size)
     if (rc != PL_OK
         || pl_build_copy(b, pg, "identifiers", PL_BUILD_SQL_IDENTS, 3,
                          pl_build_ident, b->counts.idents) != PL_OK
-        || pl_build_copy(b, pg, "partners", PL_BUILD_SQL_PARTNERS, 3,
+        || pl_build_copy(b, pg, "partners", PL_BUILD_SQL_PARTNERS, 4,
                          pl_build_partner, b->counts.partners) != PL_OK
         || pl_build_copy(b, pg, "terminals", PL_BUILD_SQL_TERMINALS, 2,
                          pl_build_terminal, b->counts.terminals) != PL_OK
@@ -486,6 +486,12 @@ pl_build_ident(void *data, char **f)
     } else if (strcmp(f[0], "social") == 0) {
         kind = UCO_ID_SOCIAL;
 
+    } else if (strcmp(f[0], "barcode") == 0) {
+        kind = UCO_ID_BARCODE;
+
+    } else if (strcmp(f[0], "uid") == 0) {
+        kind = UCO_ID_UID;
+
     } else {
         pl_error(b, PL_EDATA, "card %lld: unknown identifier kind",
                  (long long) card);
@@ -519,7 +525,7 @@ pl_build_ident(void *data, char **f)
 }
 
 
-/* id, status, secret_sha256 */
+/* id, status, secret_sha256, auth */
 
 static int
 pl_build_partner(void *data, char **f)
@@ -551,6 +557,13 @@ pl_build_partner(void *data, char **f)
         status = strcmp(f[1], "active") == 0 ? UCO_PARTNER_ACTIVE
                  : strcmp(f[1], "suspended") == 0 ? UCO_PARTNER_SUSPENDED
                  : 0;
+    }
+
+    /* snapshot format 1 knows API keys only */
+    if (f[3] == NULL || strcmp(f[3], "api_key") != 0) {
+        pl_error(b, PL_EDATA, "partner %lld: authentication other than "
+                 "api_key needs snapshot format 2", (long long) id);
+        return PL_ERR;
     }
 
     p = &b->partners[b->n];
@@ -789,28 +802,13 @@ pl_build_ranges(pl_build_t *b)
 static int
 pl_build_card_index(pl_build_t *b, uint64_t id, uint32_t *index)
 {
-    uint64_t  lo, hi, mid;
+    uco_snap_t  s;
 
-    lo = 0;
-    hi = b->counts.cards;
+    memset(&s, 0, sizeof(uco_snap_t));
+    s.cards = b->cards;
+    s.ncards = b->counts.cards;
 
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-
-        if (b->cards[mid].id == id) {
-            *index = (uint32_t) mid;
-            return PL_OK;
-        }
-
-        if (b->cards[mid].id < id) {
-            lo = mid + 1;
-
-        } else {
-            hi = mid;
-        }
-    }
-
-    return PL_ERR;
+    return uco_snap_find_card_id(&s, id, index) ? PL_OK : PL_ERR;
 }
 
 

@@ -107,7 +107,7 @@ GET /v1/eligibility?card=-3535&kind=social
 
 === TEST 10: an unknown kind
 --- request
-GET /v1/eligibility?card=3535&kind=barcode
+GET /v1/eligibility?card=3535&kind=qr
 --- error_code: 400
 --- response_body_like
 ^\{"error":"invalid_kind","message":"[^"]+"\}$
