@@ -25,7 +25,8 @@ enum {
     PL_OPT_INSPECT,
     PL_OPT_LOG_LEVEL,
     PL_OPT_SYSLOG,
-    PL_OPT_METRICS_FILE
+    PL_OPT_METRICS_FILE,
+    PL_OPT_NO_LISTEN
 };
 
 #define PL_CONFIG_FILE_MAX  65536
@@ -51,6 +52,7 @@ static const struct option  pl_config_options[] = {
     { "metrics-file", required_argument, NULL, PL_OPT_METRICS_FILE },
     { "log-level",    required_argument, NULL, PL_OPT_LOG_LEVEL },
     { "syslog",       no_argument,       NULL, PL_OPT_SYSLOG },
+    { "no-listen",    no_argument,       NULL, PL_OPT_NO_LISTEN },
     { "rollback",     required_argument, NULL, PL_OPT_ROLLBACK },
     { "inspect",      required_argument, NULL, PL_OPT_INSPECT },
     { "verbose",      no_argument,       NULL, 'v' },
@@ -62,7 +64,7 @@ static const struct option  pl_config_options[] = {
 /* what a config file may set: how the daemon runs, not what to do */
 static const char  *pl_config_file_keys[] = {
     "db", "dir", "interval", "keep", "file-mode", "metrics-file",
-    "log-level", "syslog", NULL
+    "log-level", "syslog", "no-listen", NULL
 };
 
 static const char  *pl_config_levels[] = {
@@ -111,6 +113,9 @@ pl_config_usage(FILE *out)
         "      --once            build, publish and exit\n"
         "  -i, --interval SECS   daemon mode: how often to check for"
         " changes (default 1)\n"
+        "      --no-listen       poll only, no LISTEN for NOTIFY (e.g."
+        " through a\n"
+        "                        transaction-pooling proxy)\n"
         "  -k, --keep N          generations kept for rollback"
         " (default 3, min 1)\n"
         "      --file-mode MODE  octal mode of published files"
@@ -378,6 +383,17 @@ pl_config_option(pl_config_t *cf, int c, char *value)
 
         } else if (pl_config_bool(value, &cf->syslog) != PL_OK) {
             pl_error(cf, PL_EUSAGE, "syslog: \"%s\" is not yes or no",
+                     value);
+            return PL_ERR;
+        }
+        break;
+
+    case PL_OPT_NO_LISTEN:
+        if (value == NULL) {
+            cf->no_listen = 1;
+
+        } else if (pl_config_bool(value, &cf->no_listen) != PL_OK) {
+            pl_error(cf, PL_EUSAGE, "no-listen: \"%s\" is not yes or no",
                      value);
             return PL_ERR;
         }

@@ -46,6 +46,7 @@ typedef struct {
     unsigned     file_mode;
     int          log_level;     /* PL_LOG_* */
     int          syslog;
+    int          no_listen;     /* poll only */
     int          help;
     int          version;
     char        *file_buf;      /* the --config file; settings point in */

@@ -4,8 +4,11 @@
  * policy-loader: builds uco snapshots from PostgreSQL and publishes them
  * for the nginx module.  One thread: each tick asks the change log
  * whether anything changed, rebuilds if so, and otherwise marks the live
- * snapshot as still in sync.  Failures back off and retry while the last
- * good snapshot stays published.
+ * snapshot as still in sync.  A tick runs every --interval, and at once
+ * when a NOTIFY on PL_MAIN_CHANNEL (sent by the change-log trigger)
+ * arrives; polling alone still works where NOTIFY does not reach, as on
+ * a streaming replica.  Failures back off and retry while the last good
+ * snapshot stays published.
  */
 
 #include <stdio.h>
@@ -28,6 +31,9 @@
 
 #define PL_BACKOFF_MIN      500     /* ms */
 #define PL_BACKOFF_MAX      30000
+
+/* the channel uco.log_change() notifies, sql/migrations/0001_core.sql */
+#define PL_MAIN_CHANNEL     "uco_change"
 
 #define PL_EXIT_OK          0
 #define PL_EXIT_FAILED      1
@@ -53,7 +59,7 @@ static int pl_main_daemon(pl_main_t *m);
 static int pl_main_tick(pl_main_t *m);
 static int pl_main_build(pl_main_t *m);
 static long pl_main_ms(const struct timespec *since);
-static void pl_main_sleep(unsigned ms);
+static void pl_main_sleep(pl_main_t *m, unsigned ms, int wake);
 static int pl_main_signals(void);
 static void pl_main_signal(int signo);
 
@@ -228,7 +234,7 @@ pl_main_daemon(pl_main_t *m)
 
         pl_main_metrics(m, 0);
 
-        pl_main_sleep(wait);
+        pl_main_sleep(m, wait, backoff == 0);
     }
 
     pl_log(PL_LOG_INFO, "stopping");
@@ -255,6 +261,15 @@ pl_main_tick(pl_main_t *m)
         }
 
         pl_log(PL_LOG_INFO, "connected to the database");
+
+        if (m->cf.no_listen) {
+            pl_log(PL_LOG_INFO, "not listening (--no-listen): polling "
+                   "every %u ms", m->cf.interval);
+
+        } else if (pl_pg_listen(m->pg, PL_MAIN_CHANNEL) != PL_OK) {
+            pl_log(PL_LOG_WARN, "%s; not listening, polling every %u ms",
+                   m->pg->errstr, m->cf.interval);
+        }
     }
 
     if (pl_build_changed(m->build, m->pg, &changed) != PL_OK) {
@@ -404,11 +419,13 @@ pl_main_ms(const struct timespec *since)
 /*
  * The stop signals are blocked except inside ppoll(), which unblocks
  * them atomically: one that arrives just before the sleep ends it at
- * once instead of being noticed a whole interval later.
+ * once instead of being noticed a whole interval later.  With wake, a
+ * notification from the database ends it too; a back-off is not cut
+ * short by one.
  */
 
 static void
-pl_main_sleep(unsigned ms)
+pl_main_sleep(pl_main_t *m, unsigned ms, int wake)
 {
     sigset_t         block, old;
     struct timespec  ts;
@@ -418,10 +435,13 @@ pl_main_sleep(unsigned ms)
     sigaddset(&block, SIGINT);
     sigprocmask(SIG_BLOCK, &block, &old);
 
-    if (!pl_main_stop) {
+    if (!pl_main_stop && !wake) {
         ts.tv_sec = ms / 1000;
         ts.tv_nsec = (long) (ms % 1000) * 1000000;
         (void) ppoll(NULL, 0, &ts, &old);
+
+    } else if (!pl_main_stop && pl_pg_wait(m->pg, ms, &old)) {
+        pl_log(PL_LOG_DEBUG, "woken by the database");
     }
 
     sigprocmask(SIG_SETMASK, &old, NULL);

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 
 #include "pl_pg.h"
 
@@ -16,6 +17,7 @@
 static void pl_pg_fail(pl_pg_t *pg, const char *what, PGresult *res);
 static int pl_pg_exec(pl_pg_t *pg, const char *sql);
 static void pl_pg_cancel(pl_pg_t *pg);
+static int pl_pg_drain(pl_pg_t *pg);
 
 
 pl_pg_t *
@@ -111,6 +113,7 @@ pl_pg_close(pl_pg_t *pg)
     }
 
     pg->in_tx = 0;
+    pg->listening = 0;
 }
 
 
@@ -162,6 +165,92 @@ pl_pg_exec(pl_pg_t *pg, const char *sql)
     PQclear(res);
 
     return PL_OK;
+}
+
+
+/*
+ * LISTEN makes a commit that writes the change log wake the loader at
+ * once.  A hot standby refuses LISTEN and never delivers NOTIFY, so a
+ * failure here is not fatal: the caller keeps polling.
+ */
+
+int
+pl_pg_listen(pl_pg_t *pg, const char *channel)
+{
+    char  sql[128];
+
+    snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+
+    if (pl_pg_exec(pg, sql) != PL_OK) {
+        return PL_ERR;
+    }
+
+    pg->listening = 1;
+
+    return PL_OK;
+}
+
+
+/*
+ * Sleeps up to ms, or until a notification arrives, the connection
+ * breaks or a signal in the caller's blocked set is unblocked by mask.
+ * Returns 1 if woken by the database (a notification, or a broken
+ * connection that the next query will report), 0 otherwise.
+ * Notifications carry no data the loader needs: the change log is the
+ * truth, read after the wake-up, so they are only counted and dropped.
+ */
+
+int
+pl_pg_wait(pl_pg_t *pg, unsigned ms, const sigset_t *mask)
+{
+    int              n;
+    struct pollfd    pfd;
+    struct timespec  ts;
+
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long) (ms % 1000) * 1000000;
+
+    if (pg->conn == NULL || !pg->listening || PQsocket(pg->conn) < 0) {
+        (void) ppoll(NULL, 0, &ts, mask);
+        return 0;
+    }
+
+    /* queued while a query ran: the socket will not say so again */
+    if (pl_pg_drain(pg) != 0) {
+        return 1;
+    }
+
+    pfd.fd = PQsocket(pg->conn);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+
+    n = ppoll(&pfd, 1, &ts, mask);
+    if (n <= 0) {
+        return 0;
+    }
+
+    if (PQconsumeInput(pg->conn) == 0) {
+        return 1;
+    }
+
+    return pl_pg_drain(pg) != 0;
+}
+
+
+static int
+pl_pg_drain(pl_pg_t *pg)
+{
+    int        n;
+    PGnotify  *nf;
+
+    n = 0;
+
+    while ((nf = PQnotifies(pg->conn)) != NULL) {
+        PQfreemem(nf);
+        n++;
+    }
+
+    return n;
 }
 
 

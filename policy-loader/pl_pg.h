@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <libpq-fe.h>
 
 #include "pl_log.h"
@@ -30,6 +31,7 @@ typedef struct {
     char        *conninfo;
     PGconn      *conn;
     int          in_tx;
+    int          listening;     /* LISTEN succeeded on this connection */
 } pl_pg_t;
 
 
@@ -38,6 +40,9 @@ void pl_pg_free(pl_pg_t *pg);
 int pl_pg_connect(pl_pg_t *pg);
 void pl_pg_close(pl_pg_t *pg);
 int pl_pg_connected(pl_pg_t *pg);
+
+int pl_pg_listen(pl_pg_t *pg, const char *channel);
+int pl_pg_wait(pl_pg_t *pg, unsigned ms, const sigset_t *mask);
 
 int pl_pg_begin(pl_pg_t *pg);
 int pl_pg_commit(pl_pg_t *pg);

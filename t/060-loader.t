@@ -146,7 +146,8 @@ is(read_file($regular), "not a directory\n", 'and the file is untouched');
 
 ($rc, $out, $err) = run_loader('--help');
 is($rc, 0, '--help exits 0');
-for my $opt (qw(--db --dir --once --interval --keep --file-mode --rollback
+for my $opt (qw(--db --dir --once --interval --no-listen --keep --file-mode
+    --rollback
     --inspect --verbose --help --version))
 {
     like($out, qr/^\s+(?:-\w, )?\Q$opt\E\b/m, "--help lists $opt");
