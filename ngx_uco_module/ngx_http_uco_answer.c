@@ -34,7 +34,7 @@ typedef struct {
 
 
 static void ngx_http_uco_put_check(ngx_http_uco_out_t *o,
-    uint64_t generation, const ngx_http_uco_check_t *c);
+    uint64_t generation, time_t stale, const ngx_http_uco_check_t *c);
 static void ngx_http_uco_put_error(ngx_http_uco_out_t *o,
     const uco_query_error_t *err);
 
@@ -50,12 +50,15 @@ static void ngx_http_uco_out_raw(ngx_http_uco_out_t *o, const char *s,
 static void ngx_http_uco_out_key(ngx_http_uco_out_t *o, const char *key);
 static void ngx_http_uco_out_str(ngx_http_uco_out_t *o, const char *s);
 static void ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v);
+static void ngx_http_uco_out_true(ngx_http_uco_out_t *o);
 static void ngx_http_uco_out_id(ngx_http_uco_out_t *o, uint64_t v);
 static void ngx_http_uco_out_hundredths(ngx_http_uco_out_t *o, uint64_t v);
 
 static ngx_int_t ngx_http_uco_reply(ngx_http_request_t *r,
-    ngx_uint_t status, uint64_t generation, const ngx_http_uco_check_t *c,
-    ngx_uint_t n, ngx_uint_t array);
+    ngx_uint_t status, uint64_t generation, time_t stale,
+    const ngx_http_uco_check_t *c, ngx_uint_t n, ngx_uint_t array);
+static ngx_int_t ngx_http_uco_mark_stale(ngx_http_request_t *r,
+    time_t age);
 static ngx_int_t ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_uco_out_t *o, ngx_buf_t *b);
 
@@ -72,8 +75,14 @@ ngx_http_uco_send_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
         return ngx_http_uco_send_error(r, &c->err);
     }
 
-    return ngx_http_uco_reply(r, NGX_HTTP_OK, ctx->req.cur->generation, c,
-                              1, 0);
+    if (ctx->req.stale != -1
+        && ngx_http_uco_mark_stale(r, ctx->req.stale) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_uco_reply(r, NGX_HTTP_OK, ctx->req.cur->generation,
+                              ctx->req.stale, c, 1, 0);
 }
 
 
@@ -83,8 +92,14 @@ ngx_int_t
 ngx_http_uco_send_checks(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
     ngx_http_uco_check_t *c, ngx_uint_t n)
 {
-    return ngx_http_uco_reply(r, NGX_HTTP_OK, ctx->req.cur->generation, c,
-                              n, 1);
+    if (ctx->req.stale != -1
+        && ngx_http_uco_mark_stale(r, ctx->req.stale) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_uco_reply(r, NGX_HTTP_OK, ctx->req.cur->generation,
+                              ctx->req.stale, c, n, 1);
 }
 
 
@@ -119,14 +134,41 @@ ngx_http_uco_send_error(ngx_http_request_t *r, uco_query_error_t *err)
     ngx_memzero(&c, sizeof(ngx_http_uco_check_t));
     c.err = *err;
 
-    return ngx_http_uco_reply(r, err->status, 0, &c, 1, 0);
+    return ngx_http_uco_reply(r, err->status, 0, -1, &c, 1, 0);
+}
+
+
+/* uco_stale_policy mark: "X-Uco-Stale: <age>" beside the JSON field */
+
+static ngx_int_t
+ngx_http_uco_mark_stale(ngx_http_request_t *r, time_t age)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Uco-Stale");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%T", age) - p;
+
+    return NGX_OK;
 }
 
 
 static ngx_int_t
 ngx_http_uco_reply(ngx_http_request_t *r, ngx_uint_t status,
-    uint64_t generation, const ngx_http_uco_check_t *c, ngx_uint_t n,
-    ngx_uint_t array)
+    uint64_t generation, time_t stale, const ngx_http_uco_check_t *c,
+    ngx_uint_t n, ngx_uint_t array)
 {
     ngx_buf_t           *b;
     ngx_uint_t           i;
@@ -144,7 +186,7 @@ ngx_http_uco_reply(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     for (i = 0; i < n; i++) {
-        ngx_http_uco_put_check(&o, generation, &c[i]);
+        ngx_http_uco_put_check(&o, generation, stale, &c[i]);
     }
 
     if (array) {
@@ -161,7 +203,7 @@ ngx_http_uco_reply(ngx_http_request_t *r, ngx_uint_t status,
 
 static void
 ngx_http_uco_put_check(ngx_http_uco_out_t *o, uint64_t generation,
-    const ngx_http_uco_check_t *c)
+    time_t stale, const ngx_http_uco_check_t *c)
 {
     ngx_uint_t                   n;
     const uco_snap_result_t     *res;
@@ -176,7 +218,7 @@ ngx_http_uco_put_check(ngx_http_uco_out_t *o, uint64_t generation,
     pr = res->programme;
 
     n = 2 + (res->decision == UCO_DECISION_NOT_ELIGIBLE) + (pr != NULL)
-        + (c->decision_id != 0);
+        + (c->decision_id != 0) + (stale != -1) * 2;
 
     ngx_http_uco_out_map(o, n);
 
@@ -214,6 +256,14 @@ ngx_http_uco_put_check(ngx_http_uco_out_t *o, uint64_t generation,
         }
 
         ngx_http_uco_out_end(o, '}');
+    }
+
+    if (stale != -1) {
+        ngx_http_uco_out_key(o, "stale");
+        ngx_http_uco_out_true(o);
+
+        ngx_http_uco_out_key(o, "data_age");
+        ngx_http_uco_out_uint(o, (uint64_t) stale);
     }
 
     ngx_http_uco_out_key(o, "generation");
@@ -429,6 +479,20 @@ ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v)
  * An id: a string in both encodings, as ids pass 2^53, where JSON numbers
  * lose digits, and the same field has the same type in JSON and msgpack.
  */
+
+static void
+ngx_http_uco_out_true(ngx_http_uco_out_t *o)
+{
+    ngx_http_uco_out_value(o);
+
+    if (o->msgpack) {
+        (void) msgpack_pack_true(&o->pk);
+        return;
+    }
+
+    ngx_http_uco_out_raw(o, "true", 4);
+}
+
 
 static void
 ngx_http_uco_out_id(ngx_http_uco_out_t *o, uint64_t v)

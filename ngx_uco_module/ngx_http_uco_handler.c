@@ -115,7 +115,8 @@ done:
 
 /*
  * (a) The request-level checks, in the order docs/api.md gives: a
- * snapshot, credentials, an active partner.  NGX_DECLINED with *err set
+ * snapshot, credentials, an active partner, fresh enough data where
+ * stale data is refused.  NGX_DECLINED with *err set
  * refuses the whole request.
  */
 
@@ -125,6 +126,7 @@ ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
 {
     ngx_http_uco_ctx_t         *ctx;
     ngx_http_uco_snap_t        *cur;
+    ngx_http_uco_loc_conf_t    *ulcf;
     ngx_http_uco_main_conf_t   *umcf;
     const uco_snap_partner_t   *partner;
 
@@ -160,6 +162,20 @@ ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
         err->status = NGX_HTTP_FORBIDDEN;
         err->code = "partner_suspended";
         err->message = "the partner is suspended";
+        return NGX_DECLINED;
+    }
+
+    ulcf = ngx_http_get_module_loc_conf(r, ngx_http_uco_module);
+    ctx->req.stale = ngx_http_uco_snapshot_stale(umcf, cur,
+                                                 ulcf->max_staleness,
+                                                 r->connection->log);
+
+    if (ctx->req.stale != -1
+        && ulcf->stale_policy == NGX_HTTP_UCO_STALE_REJECT)
+    {
+        err->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        err->code = "stale_snapshot";
+        err->message = "the policy data is older than allowed";
         return NGX_DECLINED;
     }
 

@@ -42,6 +42,13 @@ static ngx_conf_num_bounds_t  ngx_http_uco_batch_bounds = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_uco_stale_policies[] = {
+    { ngx_string("mark"), NGX_HTTP_UCO_STALE_MARK },
+    { ngx_string("reject"), NGX_HTTP_UCO_STALE_REJECT },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_uco_commands[] = {
 
     { ngx_string("uco_snapshot"),
@@ -141,6 +148,20 @@ static ngx_command_t  ngx_http_uco_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_uco_main_conf_t, metrics_partners),
       NULL },
+
+    { ngx_string("uco_max_staleness"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_uco_loc_conf_t, max_staleness),
+      NULL },
+
+    { ngx_string("uco_stale_policy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_uco_loc_conf_t, stale_policy),
+      &ngx_http_uco_stale_policies },
 
       ngx_null_command
 };
@@ -329,6 +350,8 @@ ngx_http_uco_create_loc_conf(ngx_conf_t *cf)
 
     ulcf->eligibility = NGX_CONF_UNSET;
     ulcf->batch_max = NGX_CONF_UNSET;
+    ulcf->max_staleness = NGX_CONF_UNSET;
+    ulcf->stale_policy = NGX_CONF_UNSET_UINT;
 
     return ulcf;
 }
@@ -343,6 +366,9 @@ ngx_http_uco_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->eligibility, prev->eligibility, 0);
     ngx_conf_merge_value(conf->batch_max, prev->batch_max,
                          NGX_HTTP_UCO_BATCH_MAX);
+    ngx_conf_merge_sec_value(conf->max_staleness, prev->max_staleness, 0);
+    ngx_conf_merge_uint_value(conf->stale_policy, prev->stale_policy,
+                              NGX_HTTP_UCO_STALE_MARK);
 
     return NGX_CONF_OK;
 }

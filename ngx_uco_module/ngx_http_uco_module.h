@@ -56,6 +56,7 @@ typedef struct {
     ngx_http_uco_snap_t     *current;
     ngx_http_uco_snap_t     *pending;
     uint64_t                 refused;
+    ngx_uint_t               stale;     /* last answer was marked stale */
     ngx_event_t              verify_event;
     int32_t                  tz_offset;
     int64_t                  tz_from;
@@ -149,9 +150,15 @@ typedef struct {
 } ngx_http_uco_main_conf_t;
 
 
+#define NGX_HTTP_UCO_STALE_MARK    0
+#define NGX_HTTP_UCO_STALE_REJECT  1
+
+
 typedef struct {
     ngx_flag_t               eligibility;
     ngx_int_t                batch_max;
+    time_t                   max_staleness;     /* 0: never stale */
+    ngx_uint_t               stale_policy;
 } ngx_http_uco_loc_conf_t;
 
 
@@ -165,6 +172,7 @@ typedef struct {
     const uco_snap_partner_t   *partner;
     uco_snap_when_t             when;
     ngx_http_uco_journal_conf_t *journal;   /* NULL: not recorded */
+    time_t                      stale;      /* data age, -1 when fresh */
 } ngx_http_uco_req_t;
 
 
@@ -210,6 +218,8 @@ ngx_int_t ngx_http_uco_snapshot_init_process(ngx_cycle_t *cycle,
 void ngx_http_uco_snapshot_exit_process(ngx_http_uco_main_conf_t *umcf);
 ngx_http_uco_snap_t *ngx_http_uco_snapshot_current(
     ngx_http_uco_main_conf_t *umcf, ngx_log_t *log);
+time_t ngx_http_uco_snapshot_stale(ngx_http_uco_main_conf_t *umcf,
+    ngx_http_uco_snap_t *cur, time_t max, ngx_log_t *log);
 
 /*
  * Metrics (ngx_http_uco_metrics.c).  Counters live in one shared zone,

@@ -154,6 +154,61 @@ ngx_http_uco_snapshot_current(ngx_http_uco_main_conf_t *umcf,
 }
 
 
+/*
+ * The age of the data: seconds since the loader last confirmed that the
+ * published generation matches the database (synced_at), or since the
+ * served file was built if that is later.  Returns the age when it is
+ * above max, -1 otherwise.  The worker logs the change of state once,
+ * not per answer.
+ */
+
+time_t
+ngx_http_uco_snapshot_stale(ngx_http_uco_main_conf_t *umcf,
+    ngx_http_uco_snap_t *cur, time_t max, ngx_log_t *log)
+{
+    time_t                 now, age;
+    uint64_t               synced;
+    ngx_http_uco_state_t  *st;
+
+    st = &umcf->state;
+
+    if (max == 0) {
+        return -1;
+    }
+
+    synced = cur->snap.header->build_time;
+
+    if (st->ctl != NULL) {
+        synced = ngx_max(synced, __atomic_load_n(&st->ctl->synced_at,
+                                                 __ATOMIC_ACQUIRE));
+    }
+
+    now = ngx_time();
+    age = (uint64_t) now > synced ? (time_t) ((uint64_t) now - synced) : 0;
+
+    if (age <= max) {
+        if (st->stale) {
+            st->stale = 0;
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "uco: snapshot data is fresh again (generation "
+                          "%uL, %T s old)", cur->generation, age);
+        }
+
+        return -1;
+    }
+
+    if (!st->stale) {
+        st->stale = 1;
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "uco: snapshot data is stale: generation %uL was "
+                      "last confirmed %T s ago, uco_max_staleness is %T s",
+                      cur->generation, age, max);
+    }
+
+    return age;
+}
+
+
 static void
 ngx_http_uco_ctl_open(ngx_http_uco_main_conf_t *umcf, ngx_log_t *log)
 {

@@ -53,7 +53,8 @@ package Uco::Test;
 # same machinery is exported: psql, loader_once / loader_start /
 # loader_stop, ctl_generation / set_ctl_generation, snapshot_path,
 # nginx_start / nginx_stop, http_get / http_request, error_log_mark /
-# error_log_since, check_no_alerts, wait_until, pg_stop / pg_start.
+# error_log_since, check_no_alerts, wait_until, pg_stop / pg_start,
+# pg_conninfo, psql_session.
 #
 # As root, PostgreSQL runs as "nobody" (initdb refuses root) and nginx
 # workers run as nobody too: /tmp/uco-test/<test>/ is made world-readable.
@@ -69,6 +70,7 @@ use Cwd qw(abs_path);
 use Fcntl qw(SEEK_SET);
 use File::Basename qw(basename dirname);
 use File::Path qw(make_path remove_tree);
+use IO::Handle;
 use IO::Select;
 use IO::Socket::INET;
 use JSON::PP ();
@@ -85,7 +87,7 @@ our @EXPORT = qw(
     error_log_mark error_log_since check_no_alerts
     http_get http_request json_decode read_file write_file
     wait_until faketime_available capture
-    pg_stop pg_start
+    pg_stop pg_start pg_conninfo psql_session
 );
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
@@ -385,6 +387,27 @@ sub psql {
 
 sub conninfo {
     return "host=$PGSOCK user=postgres dbname=postgres";
+}
+
+sub pg_conninfo { setup(); conninfo() }
+
+
+# A psql that reads its statements from the returned handle, one at a
+# time as they are printed (autoflushed), for transactions held open
+# across other work; close the handle to end it (psql's exit status in
+# $?).
+sub psql_session {
+    setup();
+    my $pid = open(my $fh, '|-') // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$TMP/psql-session.log";
+        open STDERR, '>&', \*STDOUT;
+        exec 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', $PGSOCK,
+            '-U', 'postgres', '-d', 'postgres'
+            or POSIX::_exit(127);
+    }
+    $fh->autoflush(1);
+    return $fh;
 }
 
 
