@@ -83,6 +83,7 @@ our @EXPORT = qw(
     snapdir servroot tmpdir repo_root data_dir
     ctl_generation set_ctl_generation snapshot_files snapshot_path
     nginx_start nginx_try_start nginx_stop nginx_pid server_port
+    nginx_follow_pid
     nginx_config_test
     error_log_mark error_log_since check_no_alerts
     http_get http_request json_decode read_file write_file
@@ -464,12 +465,14 @@ sub loader_start {
 }
 
 
-# Stop the daemon; return its wait status (undef if it had to be killed).
+# Stop the daemon with SIGTERM (or the signal given, e.g. 'KILL'); return
+# its wait status (undef if it had to be killed).
 sub loader_stop {
+    my ($signal) = @_;
     return unless $loader_pid;
     my $pid = $loader_pid;
     undef $loader_pid;
-    kill 'TERM', $pid;
+    kill $signal // 'TERM', $pid;
     my $done = wait_until(sub { waitpid($pid, POSIX::WNOHANG()) == $pid },
         5);
     return $? if $done;
@@ -656,6 +659,15 @@ sub nginx_try_start {
     }, 5);
     return (0, "$out\nnginx does not accept connections") unless $up;
     return (1, $out);
+}
+
+
+# After a binary upgrade (USR2, then QUIT to the old master): the new
+# master, from the pid file, is the one nginx_stop() stops.
+sub nginx_follow_pid {
+    my $p = eval { read_file("$SERV/logs/nginx.pid") } // '';
+    $nginx_pid = $1 if $p =~ /^(\d+)/;
+    return $nginx_pid;
 }
 
 
