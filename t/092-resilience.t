@@ -214,5 +214,5 @@ loader_stop();
 
 my $log = error_log_since($log_start);
 nginx_stop();
-check_no_alerts($log, '085-resilience');
+check_no_alerts($log, '092-resilience');
 unlike($log, qr/\[error\]/, 'no [error] in error.log');

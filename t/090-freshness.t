@@ -184,7 +184,7 @@ cmp_ok(scalar @warns, '<=', 2, 'one warning per worker, not per answer');
 loader_stop();
 
 nginx_stop();
-check_no_alerts(error_log_since($log_start), '080-freshness');
+check_no_alerts(error_log_since($log_start), '090-freshness');
 
 # ---------------------------------------------------------------- directives
 
