@@ -62,7 +62,7 @@ SAN_TESTS  = $(filter-out t/025-time-window.t,$(wildcard t/*.t))
 .PHONY: all module loader token test unit run deps clean style fuzz \
         fuzz-build \
         bench-build \
-        test-asan asan test-valgrind
+        test-asan asan test-valgrind deb test-deb
 
 all: module loader token
 
@@ -118,8 +118,9 @@ $(BUILD)/ngx_http_uco_module.so: $(NGX_BUILD)/Makefile $(MOD_SRC)
 
 $(BUILD)/policy-loader: $(LOADER_SRC) $(LOADER_HDR) $(SNAP_SRC) $(SNAP_HDR)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -Ingx_uco_module \
-	    -I$(PG_INC) -o $@ $(LOADER_SRC) $(SNAP_SRC) -lpq -lcrypto
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE \
+	    -Ingx_uco_module -I$(PG_INC) $(LDFLAGS) -o $@ $(LOADER_SRC) \
+	    $(SNAP_SRC) -lpq -lcrypto
 
 $(BUILD)/uco_snap_test: t/unit/uco_snap_test.c t/unit/tap.h $(SNAP_SRC) \
                         $(SNAP_HDR)
@@ -230,6 +231,23 @@ fuzz: deps fuzz-build
 
 style:
 	@sh tools/check-style
+
+# Debian packages (debian/, dh --with nginx) from a copy of the tracked
+# files in $(DEB_BUILD), so that the checkout stays clean and nothing is
+# written beside it; the .debs land in $(DEB_BUILD).
+DEB_BUILD = $(BUILD)/deb
+
+deb: deps
+	rm -rf $(DEB_BUILD) && mkdir -p $(DEB_BUILD)/uco
+	git ls-files -z | tar --null -T - -cf - | tar -xf - -C $(DEB_BUILD)/uco
+	cd $(DEB_BUILD)/uco && dpkg-buildpackage -b -us -uc -j2 \
+	    > ../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	@ls $(DEB_BUILD)/*.deb
+
+# installs the packages on this machine (root; CI's machine is
+# throwaway), checks them, and purges them again
+test-deb: deb
+	UCO_TEST_DEBS=$(CURDIR)/$(DEB_BUILD) prove t/090-packages.t
 
 test: deps all unit bench-build style
 	prove -r t/
