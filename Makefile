@@ -247,7 +247,7 @@ deb: deps
 # installs the packages on this machine (root; CI's machine is
 # throwaway), checks them, and purges them again
 test-deb: deb
-	UCO_TEST_DEBS=$(CURDIR)/$(DEB_BUILD) prove t/090-packages.t
+	UCO_TEST_DEBS=$(CURDIR)/$(DEB_BUILD) prove t/095-packages.t
 
 test: deps all unit bench-build style
 	prove -r t/
