@@ -99,3 +99,66 @@ bench_setup() {
 
 # true when the calling script is run, not sourced by bench/all.sh
 bench_main() { [ "${BASH_SOURCE[1]}" = "$0" ]; }
+
+# --- the freshness benchmarks (propagation.sh, hotswap.sh) ---
+
+# bench_shm_dir: the snapshot directory on tmpfs, as in production
+bench_shm_dir() {
+    snapdir=/dev/shm/$(basename "$run")
+    mkdir -p "$snapdir"
+    trap 'bench_cleanup; rm -rf "$snapdir"' EXIT
+}
+
+# bench_daemon: the loader daemon into $snapdir; waits for its first build
+bench_daemon() {
+    "$top/build/policy-loader" --db "$db" --dir "$snapdir" \
+        --file-mode 0644 --interval 1 >"$run/loader.log" 2>&1 &
+    bench_pids+=($!)
+    for _ in $(seq 1 1200); do
+        grep -q 'published generation' "$run/loader.log" && return 0
+        sleep 0.5
+    done
+    cat "$run/loader.log"; return 1
+}
+
+# bench_uco_nginx PORT: two workers, the endpoint on $snapdir
+bench_uco_nginx() {
+    mkdir -p "$run/logs" "$run/conf"
+    cat > "$run/conf/nginx.conf" <<CONF
+load_module $top/build/ngx_http_uco_module.so;
+worker_processes 2;
+error_log $run/logs/error.log notice;
+pid $run/logs/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    uco_snapshot $snapdir;
+    client_body_temp_path $run/body;
+    server {
+        listen 127.0.0.1:$1;
+        location = /v1/eligibility { uco_eligibility; }
+    }
+}
+CONF
+    nginx -p "$run" -c "$run/conf/nginx.conf" -e "$run/logs/error.log"
+    sleep 0.5
+}
+
+# bench_req_lua: $run/req.lua, random identifiers from $run/keys
+bench_req_lua() {
+    cat > "$run/req.lua" <<LUA
+math.randomseed(42)
+local kinds, values = {}, {}
+for line in io.lines("$run/keys") do
+    local k, v = line:match("^(%a+)\t(%w+)$")
+    kinds[#kinds + 1] = k; values[#values + 1] = v
+end
+request = function()
+    local i = math.random(1, #values)
+    return wrk.format("GET", "/v1/eligibility?kind=" .. kinds[i]
+        .. "&card=" .. values[i],
+        {["Authorization"] = "Bearer $partner.bench-secret-$partner"})
+end
+LUA
+}
