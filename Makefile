@@ -38,7 +38,7 @@ DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              redis-server prometheus wrk python3-msgpack debhelper \
              dpkg-dev fakeroot time linux-perf
 
-FUZZ_TARGETS = snapshot query tz copy body_json body_msgpack pan token
+FUZZ_TARGETS = snapshot query tz copy body_json body_msgpack pan token journal
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Ingx_uco_module \
@@ -116,11 +116,15 @@ $(BUILD)/ngx_http_uco_module.so: $(NGX_BUILD)/Makefile $(MOD_SRC)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	cp $(NGX_BUILD)/objs/ngx_http_uco_module.so $@
 
-$(BUILD)/policy-loader: $(LOADER_SRC) $(LOADER_HDR) $(SNAP_SRC) $(SNAP_HDR)
+# the journal's companion process (pl_journal*.c) adds hiredis, msgpack-c
+LOADER_LIBS = -lpq -lcrypto -lhiredis -lmsgpackc
+
+$(BUILD)/policy-loader: $(LOADER_SRC) $(LOADER_HDR) $(SNAP_SRC) $(SNAP_HDR) \
+                        $(JRNL_SRC) $(JRNL_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE \
 	    -Ingx_uco_module -I$(PG_INC) $(LDFLAGS) -o $@ $(LOADER_SRC) \
-	    $(SNAP_SRC) -lpq -lcrypto
+	    $(SNAP_SRC) $(JRNL_SRC) $(LOADER_LIBS)
 
 $(BUILD)/uco_snap_test: t/unit/uco_snap_test.c t/unit/tap.h $(SNAP_SRC) \
                         $(SNAP_HDR)
@@ -143,7 +147,15 @@ $(BUILD)/bench_decide: bench/decide.c $(SNAP_SRC) $(SNAP_HDR)
 	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -Ingx_uco_module \
 	    -o $@ bench/decide.c $(SNAP_SRC) -lcrypto
 
-bench-build: all $(BUILD)/bench_decide
+# bench/journal.sh's append microbenchmark
+$(BUILD)/bench_journal_append: bench/journal_append.c $(JRNL_SRC) \
+                               $(JRNL_HDR) $(SNAP_SRC) $(SNAP_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -Ingx_uco_module \
+	    -o $@ bench/journal_append.c $(JRNL_SRC) $(SNAP_SRC) \
+	    -lmsgpackc -lcrypto
+
+bench-build: all $(BUILD)/bench_decide $(BUILD)/bench_journal_append
 
 $(ASAN_BUILD)/nginx/Makefile: config
 	$(call configure-nginx,$(ASAN_BUILD)/nginx,-g -O1 -fPIC $(SAN_FLAGS),-fPIC $(SAN_FLAGS))
@@ -153,11 +165,11 @@ $(ASAN_BUILD)/ngx_http_uco_module.so: $(ASAN_BUILD)/nginx/Makefile $(MOD_SRC)
 	cp $(ASAN_BUILD)/nginx/objs/ngx_http_uco_module.so $@
 
 $(ASAN_BUILD)/policy-loader: $(LOADER_SRC) $(LOADER_HDR) $(SNAP_SRC) \
-                             $(SNAP_HDR)
+                             $(SNAP_HDR) $(JRNL_SRC) $(JRNL_HDR)
 	@mkdir -p $(ASAN_BUILD)
 	$(CC) -g -O1 $(SAN_FLAGS) $(WARN) -std=c99 -D_GNU_SOURCE \
 	    -Ingx_uco_module -I$(PG_INC) -o $@ $(LOADER_SRC) $(SNAP_SRC) \
-	    -lpq -lcrypto
+	    $(JRNL_SRC) $(LOADER_LIBS)
 
 $(ASAN_BUILD)/uco_snap_test: t/unit/uco_snap_test.c $(SNAP_SRC) $(SNAP_HDR)
 	@mkdir -p $(ASAN_BUILD)
@@ -195,7 +207,8 @@ test-asan: deps asan
 # seed corpus, so the repository's seeds stay small and reviewed.
 # FUZZ_SRC: the plain-C code the targets drive, linked into each
 FUZZ_SRC = $(SNAP_SRC) $(CARD_SRC) ngx_uco_module/uco_tz.c \
-           ngx_uco_module/uco_body.c policy-loader/pl_pg_text.c
+           ngx_uco_module/uco_body.c policy-loader/pl_pg_text.c \
+           $(JRNL_SRC)
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_body.h $(FUZZ_SRC) \
                  $(wildcard ngx_uco_module/*.h)
 	@mkdir -p $(BUILD)

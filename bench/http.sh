@@ -45,30 +45,9 @@ CONF
 
 bench_workers() { pgrep -P "$(cat "$run/logs/nginx.pid")"; }
 
-cpu() {  # user+sys clock ticks of the nginx workers
-    local t=0 p
-    for p in $(bench_workers); do
-        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-    done
-    echo $t
-}
-
 # bench_wrk NAME LOCATION: one wrk round, added to NAME's totals
 bench_wrk() {
-    local c0 c1 out rps reqs t=0 r=0 c=0
-    c0=$(cpu)
-    out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$run/req.lua" \
-          "http://127.0.0.1:$port/" "$2")
-    c1=$(cpu)
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-    echo "  $1: $rps req/s, p50 $(echo "$out" | awk '$1=="50%"{print $2}')," \
-         "p99 $(echo "$out" | awk '$1=="99%"{print $2}')," \
-         "non-2xx $(echo "$out" | awk '/Non-2xx/ {print $4}' | grep . || echo 0)," \
-         "worker CPU $(echo "($c1 - $c0) * 10000000 / $reqs" | bc) ns/req"
-    [ -f "$run/$1" ] && read -r t r c < "$run/$1"
-    echo "$(echo "$t + $reqs / $rps" | bc -l) $((r + reqs)) $((c + c1 - c0))" \
-        > "$run/$1"
+    bench_round "$1" "http://127.0.0.1:$port/" "$run/logs/nginx.pid" "$2"
 }
 
 bench_http_report() {

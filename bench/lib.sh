@@ -97,6 +97,35 @@ bench_setup() {
     partner=$(bench_partner)
 }
 
+# bench_cpu PIDFILE: user+sys clock ticks of that nginx's workers
+bench_cpu() {
+    local t=0 p
+    for p in $(pgrep -P "$(cat "$1")"); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo $t
+}
+
+# bench_round NAME URL PIDFILE [ARG]: one wrk round of $secs seconds and
+# $conns connections with $run/req.lua (ARG passed to it), printed and
+# added to NAME's totals in $run/NAME (time, requests, worker ticks)
+bench_round() {
+    local c0 c1 out rps reqs t=0 r=0 c=0
+    c0=$(bench_cpu "$3")
+    out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$run/req.lua" \
+          "$2" ${4:+"$4"})
+    c1=$(bench_cpu "$3")
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    echo "  $1: $rps req/s, p50 $(echo "$out" | awk '$1=="50%"{print $2}')," \
+         "p99 $(echo "$out" | awk '$1=="99%"{print $2}')," \
+         "non-2xx $(echo "$out" | awk '/Non-2xx/ {print $4}' | grep . || echo 0)," \
+         "worker CPU $(echo "($c1 - $c0) * 10000000 / $reqs" | bc) ns/req"
+    [ -f "$run/$1" ] && read -r t r c < "$run/$1"
+    echo "$(echo "$t + $reqs / $rps" | bc -l) $((r + reqs)) $((c + c1 - c0))" \
+        > "$run/$1"
+}
+
 # true when the calling script is run, not sourced by bench/all.sh
 bench_main() { [ "${BASH_SOURCE[1]}" = "$0" ]; }
 

@@ -29,13 +29,34 @@ typedef struct {
     uint8_t  *buf;
     size_t    size;
     size_t    len;
+    int       overflow;     /* the record did not fit */
 } uco_journal_buf_t;
 
 
-static int uco_journal_write(void *data, const char *buf, size_t len);
-static void uco_journal_pack_str(msgpack_packer *pk, const char *s,
+static inline int uco_journal_put(uco_journal_buf_t *b, const void *p,
     size_t len);
-static void uco_journal_pack_key(msgpack_packer *pk, const char *s);
+
+/*
+ * msgpack-c's pack template, instantiated over a fixed buffer: the
+ * packers (uco_mp_uint64(), uco_mp_str(), ...) inline down to stores,
+ * where the stock msgpack_packer calls a write callback for every item.
+ */
+#define msgpack_pack_inline_func(name)                                     \
+    static inline int uco_mp ## name
+#define msgpack_pack_inline_func_cint(name)                                \
+    static inline int uco_mp ## name
+#define msgpack_pack_inline_func_fixint(name)                              \
+    static inline int uco_mp_fix ## name
+#define msgpack_pack_user  uco_journal_buf_t *
+#define msgpack_pack_append_buffer(user, buf, len)                         \
+    return uco_journal_put(user, buf, len)
+
+#include <msgpack/pack_template.h>
+
+
+static inline void uco_journal_pack_str(uco_journal_buf_t *b,
+    const char *s, size_t len);
+static int uco_journal_sane(const uint8_t *p, size_t len);
 static int uco_journal_name(const msgpack_object *o, int reason,
     uint8_t *v);
 static int uco_journal_uint(const msgpack_object *o, uint64_t *v);
@@ -295,36 +316,31 @@ uco_journal_skip(uco_journal_t *j, uint64_t pos)
 }
 
 
-static int
-uco_journal_write(void *data, const char *buf, size_t len)
+static inline int
+uco_journal_put(uco_journal_buf_t *b, const void *p, size_t len)
 {
-    uco_journal_buf_t  *b = data;
-
     if (len > b->size - b->len) {
-        b->len = b->size + 1;
+        b->len = b->size;
+        b->overflow = 1;
         return -1;
     }
 
-    memcpy(b->buf + b->len, buf, len);
+    memcpy(b->buf + b->len, p, len);
     b->len += len;
 
     return 0;
 }
 
 
-static void
-uco_journal_pack_str(msgpack_packer *pk, const char *s, size_t len)
+static inline void
+uco_journal_pack_str(uco_journal_buf_t *b, const char *s, size_t len)
 {
-    msgpack_pack_str(pk, len);
-    msgpack_pack_str_body(pk, s, len);
+    uco_mp_str(b, len);
+    uco_mp_str_body(b, s, len);
 }
 
 
-static void
-uco_journal_pack_key(msgpack_packer *pk, const char *s)
-{
-    uco_journal_pack_str(pk, s, strlen(s));
-}
+#define uco_journal_key(b, k)  uco_journal_pack_str(b, k, sizeof(k) - 1)
 
 
 /*
@@ -335,74 +351,76 @@ uco_journal_pack_key(msgpack_packer *pk, const char *s)
 size_t
 uco_journal_encode(const uco_journal_rec_t *r, uint8_t *buf, size_t size)
 {
-    msgpack_packer      pk;
+    const char         *name;
     uco_journal_buf_t   b;
 
     b.buf = buf;
     b.size = size;
     b.len = 0;
+    b.overflow = 0;
 
-    msgpack_packer_init(&pk, &b, uco_journal_write);
-    msgpack_pack_map(&pk, UCO_JOURNAL_NKEYS);
+    uco_mp_map(&b, UCO_JOURNAL_NKEYS);
 
-    uco_journal_pack_key(&pk, "id");
-    msgpack_pack_uint64(&pk, r->id);
-    uco_journal_pack_key(&pk, "time");
-    msgpack_pack_uint64(&pk, r->time_ms);
-    uco_journal_pack_key(&pk, "node");
-    msgpack_pack_uint32(&pk, r->node);
-    uco_journal_pack_key(&pk, "partner");
-    msgpack_pack_uint64(&pk, r->partner);
+    uco_journal_key(&b, "id");
+    uco_mp_uint64(&b, r->id);
+    uco_journal_key(&b, "time");
+    uco_mp_uint64(&b, r->time_ms);
+    uco_journal_key(&b, "node");
+    uco_mp_uint32(&b, r->node);
+    uco_journal_key(&b, "partner");
+    uco_mp_uint64(&b, r->partner);
 
-    uco_journal_pack_key(&pk, "terminal");
+    uco_journal_key(&b, "terminal");
     if (r->terminal_len != 0) {
-        uco_journal_pack_str(&pk, r->terminal, r->terminal_len);
+        uco_journal_pack_str(&b, r->terminal, r->terminal_len);
     } else {
-        msgpack_pack_nil(&pk);
+        uco_mp_nil(&b);
     }
 
-    uco_journal_pack_key(&pk, "card");
+    uco_journal_key(&b, "card");
     if (r->card != 0) {
-        msgpack_pack_uint64(&pk, r->card);
+        uco_mp_uint64(&b, r->card);
     } else {
-        msgpack_pack_nil(&pk);
+        uco_mp_nil(&b);
     }
 
-    uco_journal_pack_key(&pk, "programme");
+    uco_journal_key(&b, "programme");
     if (r->programme != 0) {
-        msgpack_pack_uint64(&pk, r->programme);
+        uco_mp_uint64(&b, r->programme);
     } else {
-        msgpack_pack_nil(&pk);
+        uco_mp_nil(&b);
     }
 
-    uco_journal_pack_key(&pk, "decision");
-    uco_journal_pack_key(&pk, uco_snap_decision_name(r->decision));
+    uco_journal_key(&b, "decision");
+    name = uco_snap_decision_name(r->decision);
+    uco_journal_pack_str(&b, name, strlen(name));
 
-    uco_journal_pack_key(&pk, "reason");
+    uco_journal_key(&b, "reason");
     if (r->reason != UCO_REASON_NONE) {
-        uco_journal_pack_key(&pk, uco_snap_reason_name(r->reason));
+        name = uco_snap_reason_name(r->reason);
+        uco_journal_pack_str(&b, name, strlen(name));
     } else {
-        msgpack_pack_nil(&pk);
+        uco_mp_nil(&b);
     }
 
-    uco_journal_pack_key(&pk, "discount");
+    uco_journal_key(&b, "discount");
     if (r->discount >= 0) {
-        msgpack_pack_int64(&pk, r->discount);
+        uco_mp_int64(&b, r->discount);
     } else {
-        msgpack_pack_nil(&pk);
+        uco_mp_nil(&b);
     }
 
-    uco_journal_pack_key(&pk, "amount");
+    uco_journal_key(&b, "amount");
     if (r->amount >= 0) {
-        msgpack_pack_int64(&pk, r->amount);
+        uco_mp_int64(&b, r->amount);
     } else {
-        msgpack_pack_nil(&pk);
+        uco_mp_nil(&b);
     }
 
-    uco_journal_pack_key(&pk, "generation");
-    msgpack_pack_uint64(&pk, r->generation);
+    uco_journal_key(&b, "generation");
+    uco_mp_uint64(&b, r->generation);
 
-    return b.len > b.size ? 0 : b.len;
+    return b.overflow ? 0 : b.len;
 }
 
 
@@ -472,6 +490,100 @@ uco_journal_name(const msgpack_object *o, int reason, uint8_t *v)
 }
 
 
+/*
+ * msgpack-c allocates a container's elements before it reads them: a
+ * record claiming 2^32 entries would make it ask for gigabytes.  Every
+ * element takes at least a byte, so a count above the bytes left is a
+ * lie; this walk refuses it before msgpack_unpack_next() sees it.
+ */
+
+static int
+uco_journal_sane(const uint8_t *p, size_t len)
+{
+    size_t   pos, items, n, skip, w, i;
+    uint8_t  c;
+
+    pos = 0;
+    items = 1;
+
+    while (items > 0) {
+        if (pos >= len) {
+            return -1;
+        }
+
+        c = p[pos++];
+        items--;
+        n = 0;
+        skip = 0;
+        w = 0;
+
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+            /* fixint, nil, bool */
+
+        } else if (c <= 0x8f) {
+            n = 2 * (size_t) (c & 0x0f);
+
+        } else if (c <= 0x9f) {
+            n = c & 0x0f;
+
+        } else if (c <= 0xbf) {
+            skip = c & 0x1f;
+
+        } else {
+            switch (c) {
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xca: case 0xce: case 0xd2: skip = 4; break;
+            case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xc4: case 0xc7: case 0xd9: w = 1; break;
+            case 0xc5: case 0xc8: case 0xda: case 0xdc: case 0xde: w = 2;
+                break;
+            case 0xc6: case 0xc9: case 0xdb: case 0xdd: case 0xdf: w = 4;
+                break;
+            default:
+                return -1;
+            }
+
+            if (w != 0) {
+                if (w > len - pos) {
+                    return -1;
+                }
+
+                for (i = 0; i < w; i++) {
+                    n = n << 8 | p[pos++];
+                }
+
+                if (c == 0xdc || c == 0xdd) {
+                    /* array: n elements */
+
+                } else if (c == 0xde || c == 0xdf) {
+                    n *= 2;
+
+                } else {
+                    /* bytes: ext has a type byte after the length */
+                    skip = n + (c >= 0xc7 && c <= 0xc9);
+                    n = 0;
+                }
+            }
+        }
+
+        if (skip > len - pos || n > len - pos) {
+            return -1;
+        }
+
+        pos += skip;
+        items += n;
+    }
+
+    return 0;
+}
+
+
 int
 uco_journal_decode(const void *p, size_t len, uco_journal_rec_t *r)
 {
@@ -493,6 +605,10 @@ uco_journal_decode(const void *p, size_t len, uco_journal_rec_t *r)
 
     off = 0;
     rc = UCO_JOURNAL_ERECORD;
+
+    if (len > UCO_JOURNAL_RECORD_MAX || uco_journal_sane(p, len) != 0) {
+        goto done;
+    }
 
     if (msgpack_unpack_next(&u, p, len, &off) != MSGPACK_UNPACK_SUCCESS
         || off != len || u.data.type != MSGPACK_OBJECT_MAP)

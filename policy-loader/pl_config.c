@@ -130,7 +130,10 @@ pl_config_usage(FILE *out)
         " (also: inspect FILE)\n"
         "  -v, --verbose         same as --log-level debug\n"
         "  -h, --help            this help\n"
-        "  -V, --version         print the version\n");
+        "  -V, --version         print the version\n"
+        "       policy-loader journal [options]: drain the decision"
+        " journal\n"
+        "       (policy-loader journal --help)\n");
 }
 
 

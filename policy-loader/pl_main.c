@@ -27,6 +27,7 @@
 #include "pl_publish.h"
 #include "pl_inspect.h"
 #include "pl_metrics.h"
+#include "pl_journal.h"
 
 
 #define PL_BACKOFF_MIN      500     /* ms */
@@ -73,6 +74,11 @@ main(int argc, char **argv)
 {
     int         rc;
     pl_main_t   m;
+
+    /* the journal's companion process has options of its own */
+    if (argc > 1 && strcmp(argv[1], "journal") == 0) {
+        return pl_journal_main(argc - 1, argv + 1);
+    }
 
     memset(&m, 0, sizeof(pl_main_t));
     pl_config_init(&m.cf);

@@ -67,6 +67,9 @@ test_records(void)
        "a record missing fields is refused");
     ok(uco_journal_decode("\x93\x01\x02\x03", 4, &d) == UCO_JOURNAL_ERECORD,
        "an array is refused");
+    ok(uco_journal_decode("\x81\xa2id\xdd\xff\xff\xff\xff", 9, &d)
+       == UCO_JOURNAL_ERECORD,
+       "a container claiming more elements than bytes is refused");
 }
 
 

@@ -54,7 +54,8 @@ package Uco::Test;
 # loader_stop, ctl_generation / set_ctl_generation, snapshot_path,
 # nginx_start / nginx_stop, http_get / http_request, error_log_mark /
 # error_log_since, check_no_alerts, wait_until, pg_stop / pg_start,
-# pg_conninfo, psql_session.
+# pg_conninfo, psql_session, redis_start / redis_stop / redis_cli /
+# redis_port.
 #
 # As root, PostgreSQL runs as "nobody" (initdb refuses root) and nginx
 # workers run as nobody too: /tmp/uco-test/<test>/ is made world-readable.
@@ -89,6 +90,7 @@ our @EXPORT = qw(
     http_get http_request json_decode read_file write_file
     wait_until faketime_available capture
     pg_stop pg_start pg_conninfo psql_session
+    redis_start redis_stop redis_cli redis_port
 );
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
@@ -123,6 +125,8 @@ my $nginx_pid;
 my $nginx_port;
 my $nginx_log_mark = 0;
 my $loader_pid;
+my $redis_pid;
+my $redis_port;
 
 # libpq must see no stray connection settings from the caller
 delete @ENV{ grep { /^PG/ } keys %ENV };
@@ -330,6 +334,7 @@ sub stop_postgres {
 sub cleanup {
     nginx_stop() if $nginx_pid;
     loader_stop() if $loader_pid;
+    redis_stop() if $redis_pid;
     stop_postgres();
     return if $ENV{UCO_TEST_KEEP};
     remove_tree($TMP);
@@ -479,6 +484,59 @@ sub loader_stop {
     kill 'KILL', $pid;
     waitpid $pid, 0;
     return undef;
+}
+
+
+# ---------------------------------------------------------------- redis
+
+# A redis-server of the test's own on a free port (the same port again
+# after redis_stop(), so that clients reconnect to it), data under
+# <tmp>/redis with an append-only file: a stop and start keeps the data,
+# like an outage.  Returns the port.
+sub redis_start {
+    setup();
+    die "redis already running\n" if $redis_pid;
+    $redis_port //= free_port();
+    my $dir = "$TMP/redis";
+    make_path($dir);
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$dir/redis.out";
+        open STDERR, '>&', \*STDOUT;
+        exec 'redis-server', '--port', $redis_port, '--bind', '127.0.0.1',
+            '--dir', $dir, '--appendonly', 'yes', '--appendfsync',
+            'always', '--save', '', '--daemonize', 'no',
+            '--logfile', "$dir/redis.log"
+            or POSIX::_exit(127);
+    }
+    $redis_pid = $pid;
+    wait_until(sub { (redis_cli('PING'))[1] =~ /PONG/ }, 5)
+        or die "redis-server did not start on $redis_port\n";
+    return $redis_port;
+}
+
+
+# Stop it as an outage does: SIGTERM, which writes its files first.
+sub redis_stop {
+    my $pid = $redis_pid or return;
+    undef $redis_pid;
+    kill 'TERM', $pid;
+    return if wait_until(sub { waitpid($pid, POSIX::WNOHANG()) == $pid },
+        10);
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+}
+
+
+sub redis_port { $redis_port }
+
+
+# redis-cli against it; returns (exit code, output).
+sub redis_cli {
+    my (@args) = @_;
+    return capture(['redis-cli', '-h', '127.0.0.1', '-p', $redis_port,
+        @args]);
 }
 
 

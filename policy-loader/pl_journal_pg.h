@@ -1,0 +1,34 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * The journal's PostgreSQL sink: COPY into a staging table, then one
+ * INSERT ... ON CONFLICT DO NOTHING into the partitioned uco.decision.
+ */
+
+#ifndef PL_JOURNAL_PG_H
+#define PL_JOURNAL_PG_H
+
+#include "pl_log.h"
+#include "pl_pg.h"
+#include "pl_journal.h"
+
+
+#define PL_JOURNAL_PG_MONTHS  4
+
+
+typedef struct {
+    int        err;
+    char       errstr[PL_ERRSTR_LEN];
+    pl_pg_t   *pg;
+    int        staged;      /* the staging table exists on this session */
+    int32_t    months[PL_JOURNAL_PG_MONTHS];    /* partitions known */
+    char      *buf;
+    size_t     size;
+} pl_journal_pg_t;
+
+
+pl_journal_pg_t *pl_journal_pg_new(const char *conninfo);
+void pl_journal_pg_free(pl_journal_pg_t *jp);
+int pl_journal_pg_deliver(pl_journal_pg_t *jp, const pl_jbatch_t *b);
+
+#endif /* PL_JOURNAL_PG_H */

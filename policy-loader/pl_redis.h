@@ -1,0 +1,36 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * The journal's Redis sink: one XADD per record, pipelined per batch,
+ * the stream capped by MAXLEN or MINID (hiredis 0.14 API).
+ */
+
+#ifndef PL_REDIS_H
+#define PL_REDIS_H
+
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+
+#include "pl_log.h"
+#include "pl_journal.h"
+
+
+typedef struct {
+    int            err;
+    char           errstr[PL_ERRSTR_LEN];
+    char          *host;
+    int            port;
+    const char    *stream;
+    uint64_t       maxlen;      /* 0: none */
+    uint64_t       minid_age;   /* ms; 0: none */
+    unsigned       timeout;     /* ms */
+    redisContext  *ctx;
+} pl_redis_t;
+
+
+pl_redis_t *pl_redis_new(const char *addr, const char *stream,
+    uint64_t maxlen, uint64_t minid_age, unsigned timeout);
+void pl_redis_free(pl_redis_t *rd);
+int pl_redis_deliver(pl_redis_t *rd, const pl_jbatch_t *b);
+
+#endif /* PL_REDIS_H */

@@ -1,0 +1,267 @@
+# policy-loader journal: decisions travel from the ring to a Redis stream
+# and to PostgreSQL complete; through a Redis outage and a PostgreSQL
+# outage during load they are spooled (the spool visible in the ring
+# header) and replayed, and each arrives exactly once in PostgreSQL; a
+# loader killed (SIGKILL) after reading a batch and before acknowledging
+# it loses nothing; the reports count the decisions; bad options exit 2.
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Uco::Test;
+
+use POSIX ();
+
+data_sql(<<'SQL');
+INSERT INTO uco.category (bit, code) VALUES (0, 'pensioner');
+INSERT INTO uco.holder (id, categories)
+    VALUES (1, uco.category_mask('pensioner')), (2, 0);
+INSERT INTO uco.card (id, holder_id, kind, valid_until) VALUES
+    (91, 1, 'bank', '2099-12-31'), (92, 2, 'bank', '2099-12-31');
+INSERT INTO uco.card_identifier (kind, value, card_id) VALUES
+    ('hashpan', repeat('91', 32), 91), ('hashpan', repeat('92', 32), 92);
+INSERT INTO uco.partner (id, kind, secret_sha256)
+    VALUES (9001, 'carrier', uco.secret_hash('secret-9001'));
+INSERT INTO uco.programme (id, partner_id, discount_type, discount_percent,
+                           required_categories)
+    VALUES (901, 9001, 'percent', 50, uco.category_mask('pensioner'));
+SQL
+
+my $LOADER = loader_path();
+my $DUMP = repo_root() . '/tools/journal-dump';
+
+ctl_generation();    # sets up the test directory
+my $JDIR = tmpdir() . '/journal';
+my $SPOOL = tmpdir() . '/spool';
+my $LOG = tmpdir() . '/journal.log';
+mkdir $JDIR;
+
+my $rport = redis_start();
+nginx_start(http_config => "uco_journal $JDIR;\n");
+
+my @ids;
+my $journal_pid;
+
+sub ask {
+    my ($n, $card) = @_;
+    for (1 .. $n) {
+        my $r = http_get('/v1/eligibility?card=' . ($card // '91' x 32)
+            . '&amount=10000&terminal=bus-7',
+            Authorization => 'Bearer 9001.secret-9001');
+        my $id = (json_decode($r->{body}) // {})->{decision_id};
+        push @ids, $id if $r->{status} == 200 && defined $id;
+    }
+}
+
+sub journal_start {
+    die "journal loader already running\n" if $journal_pid;
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $LOG;
+        open STDERR, '>&', \*STDOUT;
+        exec $LOADER, 'journal', '--ring', $JDIR, '--db',
+            Uco::Test::conninfo(),
+            '--redis', "127.0.0.1:$rport", '--spool', $SPOOL,
+            '--interval', '0.01', '--timeout', '0.5'
+            or POSIX::_exit(127);
+    }
+    $journal_pid = $pid;
+}
+
+sub journal_kill {
+    my ($sig) = @_;
+    my $pid = $journal_pid or return;
+    undef $journal_pid;
+    kill $sig // 'TERM', $pid;
+    waitpid $pid, 0;
+    return $?;
+}
+
+END { journal_kill('KILL') if $journal_pid }
+
+
+sub pg_count {
+    my $out = eval {
+        psql('SELECT count(*), count(DISTINCT decision_id) '
+            . 'FROM uco.decision')
+    } // '-1|-1';
+    return split /\|/, $out;
+}
+
+sub pg_has_all {
+    my ($n, $d) = pg_count();
+    return $n == scalar @ids && $d == scalar @ids;
+}
+
+# the stream's entries in order, as hashes of their fields
+sub stream_entries {
+    my ($rc, $out) = redis_cli('XRANGE', 'uco:decisions', '-', '+');
+    my (@entries, @pairs);
+    for my $line (split /\n/, $out) {
+        if ($line =~ /^\d+-\d+$/) {
+            push @entries, {@pairs} if @pairs;
+            @pairs = ();
+        } else {
+            push @pairs, $line;
+        }
+    }
+    push @entries, {@pairs} if @pairs;
+    return @entries;
+}
+
+sub stream_ids { map { $_->{id} } stream_entries() }
+
+sub ring_header {
+    my ($rc, $out) = capture(['/usr/bin/python3', $DUMP,
+        "$JDIR/journal.ring"]);
+    return (json_decode((split /\n/, $out)[0]) // {})->{header} // {};
+}
+
+sub log_text { eval { read_file($LOG) } // '' }
+
+sub same_set {
+    my ($got, $want, $name) = @_;
+    my %w = map { $_ => 1 } @$want;
+    my %g = map { $_ => 1 } @$got;
+    my @missing = grep { !$g{$_} } @$want;
+    my @extra = grep { !$w{$_} } @$got;
+    ok(!@missing && !@extra, $name)
+        or diag("missing: @missing[0 .. ($#missing > 5 ? 5 : $#missing)];"
+            . " extra: @extra");
+}
+
+# ---------------------------------------------------------------- delivery
+
+journal_start();
+ask(8);
+ask(2, '92' x 32);
+ok(wait_until(\&pg_has_all, 10), 'ten decisions in PostgreSQL');
+ok(wait_until(sub { stream_ids() == 10 }, 10), 'ten in the stream');
+same_set([split /\n/, psql('SELECT decision_id FROM uco.decision')], \@ids,
+    'PostgreSQL holds exactly the ids the answers gave');
+same_set([stream_ids()], \@ids, 'the stream too');
+
+is(psql("SELECT node, partner_id, terminal, card_id, programme_id, "
+        . "decision, reason, discount, amount, generation = "
+        . ctl_generation() . ", abs(extract(epoch FROM now() - decided_at))"
+        . " < 60 FROM uco.decision WHERE decision_id = $ids[0]"),
+    '0|9001|bus-7|91|901|eligible||5000|10000|t|t',
+    'a row is complete');
+is(psql("SELECT decision, reason, card_id, programme_id, discount FROM "
+        . "uco.decision WHERE decision_id = $ids[9]"),
+    'not_eligible|category|92||', 'a not_eligible row');
+my ($first) = stream_entries();
+is_deeply($first, { id => $ids[0], time => $first->{time}, node => 0,
+    partner => 9001, terminal => 'bus-7', card => 91, programme => 901,
+    decision => 'eligible', discount => 5000, amount => 10000,
+    generation => ctl_generation() }, 'a stream entry is complete');
+is(ring_header()->{tail}, ring_header()->{head}, 'the ring is drained');
+
+# ------------------------------------------------------------ redis outage
+
+redis_stop();
+ask(15);
+ok(wait_until(\&pg_has_all, 10), 'Redis down: PostgreSQL still gets all');
+ok(wait_until(sub { (ring_header()->{spool_records} // 0) == 15 }, 10),
+    'the 15 Redis could not take are spooled, visible in the ring header');
+ok(ring_header()->{spool_bytes} > 15 * 100, 'with their size');
+like(log_text(), qr/journal: redis: .*spooling/, 'the outage is logged');
+ask(5);
+redis_start();
+ok(wait_until(sub { stream_ids() == 30 }, 15),
+    'Redis back: the spool is replayed');
+same_set([stream_ids()], \@ids, 'every id once in the stream, in order')
+    and is_deeply([stream_ids()], [sort { $a <=> $b } @ids],
+        'in decision order');
+ok(wait_until(sub { (ring_header()->{spool_records} // 1) == 0 }, 5),
+    'the spool is empty again');
+ok(pg_has_all(), 'PostgreSQL has each exactly once');
+
+# ------------------------------------------------------- postgresql outage
+
+pg_stop();
+ask(20);
+ok(wait_until(sub { (ring_header()->{spool_records} // 0) == 20 }, 10),
+    'PostgreSQL down: 20 spooled');
+ok(wait_until(sub { stream_ids() == 50 }, 10), 'Redis still gets all');
+pg_start();
+ask(5);
+ok(wait_until(\&pg_has_all, 40), 'PostgreSQL back: each exactly once');
+same_set([split /\n/, psql('SELECT decision_id FROM uco.decision')], \@ids,
+    'no id missing, none extra');
+like(log_text(), qr/journal: postgresql spool replayed/,
+    'the replay is logged');
+
+# --------------------------------------------- killed before acknowledging
+
+# an exclusive lock holds the loader inside its transaction: it has read
+# the batch and not released it
+my $locker = fork // die "fork: $!\n";
+if ($locker == 0) {
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>&', \*STDOUT;
+    exec 'psql', '-X', '-q', '-d', Uco::Test::conninfo(),
+        '-c', 'BEGIN; LOCK TABLE uco.decision; '
+        . 'SELECT pg_sleep(60)' or POSIX::_exit(127);
+}
+ok(wait_until(sub { psql("SELECT count(*) FROM pg_locks WHERE "
+    . "relation = 'uco.decision'::regclass AND mode = "
+    . "'AccessExclusiveLock' AND granted") == 1 }, 10), 'table locked');
+ask(7);
+ok(wait_until(sub { psql("SELECT count(*) FROM pg_stat_activity WHERE "
+    . "application_name = 'policy-loader' AND wait_event_type = 'Lock'")
+    == 1 }, 10), 'the loader waits inside its transaction');
+my $h = ring_header();
+is($h->{head} - $h->{tail}, 7, 'the batch is read, not acknowledged');
+journal_kill('KILL');
+kill 'TERM', $locker;
+waitpid $locker, 0;
+psql('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE '
+    . "query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
+is(ring_header()->{tail}, $h->{tail}, 'the kill left them in the ring');
+journal_start();
+ok(wait_until(\&pg_has_all, 15), 'restarted: all there, each once');
+ok(wait_until(sub { stream_ids() >= 57 }, 10), 'and in Redis');
+same_set([do { my %u = map { $_ => 1 } stream_ids(); keys %u }], \@ids,
+    'Redis has every id (at least once)');
+
+# ---------------------------------------------------------------- reports
+
+is(psql("SELECT decisions, eligible, discount_total FROM "
+        . "uco.partner_month_report('Asia/Yekaterinburg')"),
+    (scalar @ids) . '|' . (@ids - 2) . '|' . (@ids - 2) * 5000,
+    'partner report: decisions, eligible, total discount');
+is(psql('SELECT programme_id, rides, compensation, rides_without_fare '
+        . 'FROM uco.carrier_month'),
+    '901|' . (@ids - 2) . '|' . (@ids - 2) * 5000 . '|0',
+    'carrier report: benefit rides and compensation');
+is(psql("SELECT count(*) FROM pg_inherits WHERE inhparent = "
+        . "'uco.decision'::regclass"), 1, 'one monthly partition');
+
+is(journal_kill('TERM'), 0, 'SIGTERM: exit 0');
+unlike(log_text(), qr/error:|malformed/, 'no errors logged');
+
+# a torn append (a crash inside write()) is cut at the next start
+write_file("$SPOOL/postgresql.spool", "UCSP\x10\0");
+journal_start();
+ask(1);
+ok(wait_until(\&pg_has_all, 10), 'a torn spool frame: cut, and on');
+like(log_text(), qr/postgresql\.spool: 6 bytes after the last good frame/,
+    'the cut is logged');
+is(-s "$SPOOL/postgresql.spool", 0, 'the spool is empty');
+is(journal_kill('TERM'), 0, 'SIGTERM: exit 0');
+
+# ---------------------------------------------------------------- options
+
+for my $case ([[], qr/--ring: the uco_journal directory is required/],
+    [['--ring', $JDIR], qr/nowhere to deliver/],
+    [['--ring', $JDIR, '--redis', 'h:0'], qr/not HOST\[:PORT\]/],
+    [['--ring', $JDIR, '--db', '', '--maxlen', '5', '--minid-age', '9'],
+        qr/exclude each other/],
+    [['--ring', $JDIR, '--db', '', '--spool-max', '1k'], qr/at least 64k/],
+    [['--bogus'], qr/unknown option --bogus/])
+{
+    my ($rc, $out) = capture([$LOADER, 'journal', @{ $case->[0] }]);
+    is($rc, 2, "journal @{ $case->[0] }: exit 2");
+    like($out, $case->[1], 'with a message naming the problem');
+}
