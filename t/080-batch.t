@@ -419,6 +419,32 @@ check_no_alerts($log, 'batch requests');
 unlike($log, qr/exited on signal|exited with code [1-9]|runtime error/,
     'no worker died, no sanitizer report in the error log');
 
+# ---------------------------------------------------------------- journal
+
+# with the journal on, each decided check of a batch is its own decision
+my $jdir = tmpdir() . '/journal';
+mkdir $jdir;
+my $jmark = error_log_mark();
+nginx_start(http_config => "uco_journal $jdir;\n");
+$r = post('/v1/eligibility', 'application/json',
+    $JSON->encode([@checks[0, 1], { card => 'zz' }, $checks[2]]));
+$j = json_decode($r->{body}) // [];
+my @ids = map { $_->{decision_id} } @$j;
+ok(defined $ids[0] && defined $ids[1] && defined $ids[3]
+    && !defined $ids[2], 'each decided check has a decision_id, an '
+    . 'error has none') or diag($r->{body});
+ok(($ids[0] // 0) < ($ids[1] // 0) && ($ids[1] // 0) < ($ids[3] // 0),
+    'in the order of the checks');
+$r = post('/v1/eligibility', 'application/json', $JSON->encode([@checks]),
+    ['Accept', 'application/msgpack']);
+my $text = py('print(json.dumps(msgpack.unpackb(open(sys.argv[1], "rb")'
+    . '.read(), raw=False)))', $r->{body});
+my @str_ids = $text =~ /"decision_id": "\d{1,19}"/g;
+is(scalar(@str_ids), 5,
+    'msgpack answers carry decision_id as a str of digits, as JSON does');
+nginx_stop();
+check_no_alerts(error_log_since($jmark), 'batch requests with a journal');
+
 # ---------------------------------------------------------------- config
 
 for my $bad ('0', '-1', '10001', 'many') {
