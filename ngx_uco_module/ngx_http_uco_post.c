@@ -108,6 +108,7 @@ ngx_http_uco_post_answer(ngx_http_request_t *r)
                        (size_t) ulcf->batch_max, body, &err)
         != 0)
     {
+        ngx_explicit_memzero(data, len);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "uco: bad body from partner %uL: %s",
                       ctx->partner, err.code);
@@ -116,6 +117,7 @@ ngx_http_uco_post_answer(ngx_http_request_t *r)
 
     c = ngx_pcalloc(r->pool, body->n * sizeof(ngx_http_uco_check_t));
     if (c == NULL) {
+        ngx_explicit_memzero(data, len);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -123,6 +125,13 @@ ngx_http_uco_post_answer(ngx_http_request_t *r)
         c[i].err = body->checks[i].err;
         ngx_http_uco_check(r, ctx, &body->checks[i].q, &c[i]);
     }
+
+    /*
+     * The card values (PANs among them) are no longer needed: overwrite
+     * them in the parsed document and in the body as read.
+     */
+    uco_body_wipe(body);
+    ngx_explicit_memzero(data, len);
 
     if (!body->batch) {
         return ngx_http_uco_send_check(r, ctx, &c[0]);
@@ -227,5 +236,6 @@ ngx_http_uco_post_type(ngx_http_request_t *r)
 static void
 ngx_http_uco_post_cleanup(void *data)
 {
+    uco_body_wipe(data);
     uco_body_free(data);
 }

@@ -7,6 +7,9 @@
  * uco_query_check(), exactly as a query is.
  */
 
+/* explicit_bzero() */
+#define _DEFAULT_SOURCE
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +118,30 @@ uco_body_free(uco_body_t *body)
     free(body->checks);
     body->checks = NULL;
     body->n = 0;
+}
+
+
+/*
+ * Card identifiers (PANs among them) are overwritten where the parsed
+ * document keeps them (jansson's strings, or the body for msgpack) once
+ * the checks are decided, not left in freed memory.
+ */
+
+void
+uco_body_wipe(uco_body_t *body)
+{
+    size_t             i;
+    uco_body_check_t  *c;
+
+    for (i = 0; i < body->n; i++) {
+        c = &body->checks[i];
+
+        if (c->q.card.len != 0) {
+            explicit_bzero((char *) c->q.card.data, c->q.card.len);
+        }
+
+        explicit_bzero(c->q.pan, sizeof(c->q.pan));
+    }
 }
 
 

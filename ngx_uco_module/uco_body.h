@@ -54,6 +54,8 @@ typedef struct {
 int uco_body_parse(uco_body_type_e type, const char *p, size_t len,
     size_t max, uco_body_t *body, uco_query_error_t *err);
 void uco_body_free(uco_body_t *body);
+/* overwrite every check's card value where the document holds it */
+void uco_body_wipe(uco_body_t *body);
 
 /* a Content-Type value: UCO_BODY_JSON, UCO_BODY_MSGPACK or UCO_BODY_NONE */
 uco_body_type_e uco_body_content_type(const char *v, size_t len);

@@ -28,6 +28,11 @@ INSERT INTO uco.card_identifier (kind, value, card_id) VALUES
     ('social',  '8282',           82),
     ('hashpan', repeat('83', 32), 83),
     ('social',  '8484',           84);
+-- the HashPAN of PAN 2200000000000004 under t/data/keys/hashpan-1.key
+INSERT INTO uco.card_identifier (kind, value, card_id, key_id) VALUES
+    ('hashpan',
+     '5db53f680c9a68b53c4e87c7c535c426e3171b735677771eb07aed41baacb76b',
+     82, 1);
 INSERT INTO uco.partner (id, status, secret_sha256) VALUES
     (8001, 'active',    uco.secret_hash('secret-8001')),
     (8002, 'active',    uco.secret_hash('secret-8002')),
@@ -423,9 +428,11 @@ unlike($log, qr/exited on signal|exited with code [1-9]|runtime error/,
 
 # with the journal on, each decided check of a batch is its own decision
 my $jdir = tmpdir() . '/journal';
+my $PAN = '2200000000000004';
 mkdir $jdir;
 my $jmark = error_log_mark();
-nginx_start(http_config => "uco_journal $jdir;\n");
+nginx_start(http_config => "uco_journal $jdir;\n"
+    . 'uco_hashpan_key 1 ' . data_dir() . "/keys/hashpan-1.key;\n");
 $r = post('/v1/eligibility', 'application/json',
     $JSON->encode([@checks[0, 1], { card => 'zz' }, $checks[2]]));
 $j = json_decode($r->{body}) // [];
@@ -442,8 +449,22 @@ my $text = py('print(json.dumps(msgpack.unpackb(open(sys.argv[1], "rb")'
 my @str_ids = $text =~ /"decision_id": "\d{1,19}"/g;
 is(scalar(@str_ids), 5,
     'msgpack answers carry decision_id as a str of digits, as JSON does');
+
+# a PAN in a body is keyed like a PAN in a query, and written nowhere
+for my $type ('application/json', 'application/msgpack') {
+    my @pan = ({ card => $PAN, kind => 'pan' },
+               { card => '2200000000000005', kind => 'pan' });
+    $r = post('/v1/eligibility', $type, $type =~ /json/
+        ? $JSON->encode(\@pan) : mp_encode(\@pan));
+    $j = json_decode($r->{body}) // [];
+    is(join(' ', map { $_->{decision} // $_->{error} } @$j),
+        'not_eligible invalid_card', "kind=pan in a $type batch");
+}
 nginx_stop();
 check_no_alerts(error_log_since($jmark), 'batch requests with a journal');
+my @files = grep { -f } split /\n/, `find ${\ servroot()} -type f`;
+my @with_pan = grep { index(read_file($_), $PAN) >= 0 } @files;
+ok(!@with_pan, 'no file nginx wrote holds the PAN') or diag("@with_pan");
 
 # ---------------------------------------------------------------- config
 
