@@ -216,15 +216,22 @@ $(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_body.h $(FUZZ_SRC) \
 
 fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
 
-# the loader under valgrind memcheck through the whole suite; valgrind
-# writes a log file per process, kept only when it has something to say
+# the loader under valgrind memcheck through the whole suite, then the
+# module in nginx (one process, master_process off) under memcheck for
+# the files that exercise it most; valgrind writes a log file per
+# process, kept only when it has something to say
 VG_LOGS = $(UCO_TEST_TMP)-valgrind-logs
+VG_NGINX_TESTS = t/010-config.t t/020-decision.t t/030-auth.t \
+                 t/035-requests.t t/040-swap.t t/050-bad-snapshot.t \
+                 t/070-hostile.t t/080-batch.t t/080-journal-ring.t
 
 test-valgrind: deps all unit
 	rm -rf $(VG_LOGS) && mkdir -p $(VG_LOGS)
 	UCO_TEST_LOADER=$(CURDIR)/tools/valgrind-loader \
 	UCO_VALGRIND_LOGS=$(VG_LOGS) \
 	UCO_TEST_TMP=$(UCO_TEST_TMP)-valgrind prove -r t/
+	UCO_TEST_NGINX_VALGRIND=1 UCO_VALGRIND_LOGS=$(VG_LOGS) \
+	UCO_TEST_TMP=$(UCO_TEST_TMP)-valgrind prove $(VG_NGINX_TESTS)
 	@find $(VG_LOGS) -type f -empty -delete; \
 	if [ -n "$$(ls -A $(VG_LOGS))" ]; then \
 	    echo "valgrind reports:"; cat $(VG_LOGS)/*; exit 1; \

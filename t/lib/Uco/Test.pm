@@ -61,6 +61,12 @@ package Uco::Test;
 # workers run as nobody too: /tmp/uco-test/<test>/ is made world-readable.
 # UCO_TEST_NGINX, UCO_TEST_MODULE, UCO_TEST_LOADER, UCO_TEST_PG_BIN and
 # UCO_TEST_FAKETIME_LIB override the programs used.
+#
+# UCO_TEST_NGINX_VALGRIND=1 (make test-valgrind) runs nginx as one
+# process in the foreground (master_process off, daemon off) under
+# tools/valgrind-memcheck, which logs to $UCO_VALGRIND_LOGS; files that
+# need a master or several workers skip what they cannot check
+# (nginx_single_process() tells them), and faketime blocks are skipped.
 
 use strict;
 use warnings;
@@ -85,7 +91,7 @@ our @EXPORT = qw(
     ctl_generation set_ctl_generation snapshot_files snapshot_path
     nginx_start nginx_try_start nginx_stop nginx_pid server_port
     nginx_follow_pid
-    nginx_config_test
+    nginx_config_test nginx_single_process
     error_log_mark error_log_since check_no_alerts
     http_get http_request json_decode read_file write_file
     wait_until faketime_available capture
@@ -113,6 +119,10 @@ my $NGINX = $ENV{UCO_TEST_NGINX}
 my $PG_BIN = $ENV{UCO_TEST_PG_BIN} // '/usr/lib/postgresql/15/bin';
 my $FAKETIME_LIB = $ENV{UCO_TEST_FAKETIME_LIB}
     // '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+my $VALGRIND = $ENV{UCO_TEST_NGINX_VALGRIND} ? 1 : 0;
+# seconds nginx may take to start or stop: memcheck is slow at both
+my $NGINX_WAIT = $VALGRIND ? 60 : 5;
 
 my $IS_ROOT = $> == 0;
 my $RUN_AS = 'nobody';
@@ -160,6 +170,7 @@ sub snapdir   { $SNAPDIR }
 sub data_dir  { "$ROOT/t/data" }
 sub server_port { $nginx_port }
 sub nginx_pid { $nginx_pid }
+sub nginx_single_process { $VALGRIND }
 sub loader_log { "$TMP/loader.log" }
 sub loader_path { $LOADER }
 
@@ -614,11 +625,11 @@ sub nginx_conf {
     my $env = defined $o{faketime} ? "env FAKETIME;\n" : '';
     my $load = $MODULE eq '' ? '' : "load_module $MODULE;\n";
 
+    my $procs = $VALGRIND ? "daemon off;\nmaster_process off;\n"
+        : "daemon on;\nmaster_process on;\nworker_processes 2;\n";
+
     return <<"CONF";
-daemon on;
-master_process on;
-worker_processes 2;
-pid $SERV/logs/nginx.pid;
+${procs}pid $SERV/logs/nginx.pid;
 error_log $SERV/logs/error.log info;
 $load$env$main
 events {
@@ -669,9 +680,15 @@ sub nginx_config_test {
     setup();
     $nginx_port //= free_port();
     write_file("$SERV/conf/nginx-t.conf", nginx_conf(%o));
-    return capture([$NGINX, '-t', '-p', "$SERV/", '-c',
+    return capture([nginx_command(), '-t', '-p', "$SERV/", '-c',
         "$SERV/conf/nginx-t.conf", '-e', "$SERV/logs/nginx-t.log"],
-        env => { nginx_env() });
+        env => { nginx_env(), UCO_VALGRIND_LEAK_CHECK => 'no' });
+}
+
+
+sub nginx_command {
+    return $VALGRIND ? ("$ROOT/tools/valgrind-memcheck", 'nginx', $NGINX)
+        : ($NGINX);
 }
 
 
@@ -683,7 +700,8 @@ sub nginx_env {
 
 
 # Start nginx; return (1, '') or (0, its output).  Options: main_config,
-# http_config, config, no_uco_snapshot, faketime.
+# http_config, config, no_uco_snapshot, faketime, must_die (nginx is
+# expected to refuse the configuration: no leak check under valgrind).
 sub nginx_try_start {
     my (%o) = @_;
     setup();
@@ -695,28 +713,90 @@ sub nginx_try_start {
     $nginx_log_mark = error_log_mark();
 
     my %env = nginx_env();
+    $env{UCO_VALGRIND_LEAK_CHECK} = 'no' if $o{must_die};
     if (defined $o{faketime}) {
         $env{LD_PRELOAD} = join ' ', grep { defined && length }
             $env{LD_PRELOAD}, $FAKETIME_LIB;
         $env{FAKETIME} = "\@$o{faketime}";
     }
-    my ($rc, $out) = capture([$NGINX, '-p', "$SERV/", '-c',
-        "$SERV/conf/nginx.conf", '-e', error_log_path()], env => \%env);
+    my @cmd = (nginx_command(), '-p', "$SERV/", '-c',
+        "$SERV/conf/nginx.conf", '-e', error_log_path());
+    return nginx_start_foreground(\@cmd, \%env) if $VALGRIND;
+
+    my ($rc, $out) = capture(\@cmd, env => \%env);
     return (0, $out) if $rc;
 
     my $pid = wait_until(sub {
         my $p = eval { read_file("$SERV/logs/nginx.pid") };
         return $p && $p =~ /^(\d+)/ ? $1 : 0;
-    }, 5);
+    }, $NGINX_WAIT);
     return (0, "$out\nno pid file after start") unless $pid;
     $nginx_pid = $pid;
 
+    return nginx_wait_up($out);
+}
+
+
+sub nginx_wait_up {
+    my ($out) = @_;
     my $up = wait_until(sub {
-        IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-            PeerPort => $nginx_port, Proto => 'tcp');
-    }, 5);
-    return (0, "$out\nnginx does not accept connections") unless $up;
-    return (1, $out);
+        if ($VALGRIND) {
+            return 'exited' unless alive($nginx_pid);
+            return 0 unless listens($nginx_pid, $nginx_port);
+        }
+        return IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $nginx_port, Proto => 'tcp') ? 'up' : 0;
+    }, $NGINX_WAIT);
+    return (1, $out) if $up eq 'up';
+    return (0, "$out\nnginx does not accept connections");
+}
+
+
+# Whether pid itself listens on the port.  A daemon binds before its
+# start command returns; an nginx in the foreground binds seconds later
+# under memcheck, and meanwhile another checkout's nginx may take the
+# port that free_port() found, and answer our requests.
+sub listens {
+    my ($pid, $port) = @_;
+    my %inodes;
+
+    open my $fh, '<', '/proc/net/tcp' or return 0;
+    while (my $line = <$fh>) {
+        my @c = split ' ', $line;
+        $inodes{$c[9]} = 1 if @c > 9 && $c[3] eq '0A'
+            && $c[1] =~ /:([0-9A-F]{4})$/ && hex($1) == $port;
+    }
+    close $fh;
+
+    opendir my $dh, "/proc/$pid/fd" or return 0;
+    for my $fd (readdir $dh) {
+        my $link = readlink "/proc/$pid/fd/$fd" // next;
+        return 1 if $link =~ /^socket:\[(\d+)\]$/ && $inodes{$1};
+    }
+    return 0;
+}
+
+
+# daemon off: nginx is our child (valgrind execs it in place), its
+# output goes to a file; a refused configuration is an early exit
+sub nginx_start_foreground {
+    my ($cmd, $env) = @_;
+    my $out = "$SERV/logs/nginx.out";
+
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        %ENV = (%ENV, %$env);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $out;
+        open STDERR, '>&', \*STDOUT;
+        exec @$cmd or POSIX::_exit(127);
+    }
+    $nginx_pid = $pid;
+
+    my ($ok, $why) = nginx_wait_up('');
+    return (1, '') if $ok;
+    nginx_stop();
+    return (0, (eval { read_file($out) } // '') . $why);
 }
 
 
@@ -741,7 +821,24 @@ sub nginx_start {
 sub nginx_stop {
     my $pid = $nginx_pid or return;
     undef $nginx_pid;
+    my $mark = error_log_mark();
     kill 'TERM', $pid;
+    if ($VALGRIND) {
+        # memcheck can run the handler just before epoll_wait() blocks,
+        # which then sleeps on: signal again until nginx says "exit"
+        # (not after: memcheck is then checking leaks)
+        return if wait_until(sub {
+            return 1 if waitpid($pid, POSIX::WNOHANG());
+            kill 'TERM', $pid
+                unless error_log_since($mark) =~ /#\d+: exit$/m;
+            return 0;
+        }, $NGINX_WAIT, 0.5);
+        Test::More::diag("nginx $pid did not stop on SIGTERM: killed, so"
+            . ' memcheck could not check it at exit');
+        kill 'KILL', $pid;
+        waitpid $pid, 0;
+        return;
+    }
     return if wait_until(sub { !alive($pid) }, 10);
 
     my @workers = grep { parent_of($_) == $pid } all_pids();
@@ -926,6 +1023,12 @@ sub run_block {
         }
         return;
     }
+    if (defined sec($block, 'faketime') && $VALGRIND) {
+        SKIP: {
+            skip("$name: libfaketime is not preloaded under valgrind", 1);
+        }
+        return;
+    }
 
     if (defined(my $sql = sec($block, 'sql'))) {
         psql($sql);
@@ -937,7 +1040,7 @@ sub run_block {
         qw(main_config http_config config no_uco_snapshot faketime);
 
     if (defined sec($block, 'must_die')) {
-        my ($started, $out) = nginx_try_start(%conf);
+        my ($started, $out) = nginx_try_start(%conf, must_die => 1);
         ok(!$started, "$name - nginx refuses to start");
         nginx_stop() if $started;
         check_log($block, $out . error_log_since($nginx_log_mark), 1);
