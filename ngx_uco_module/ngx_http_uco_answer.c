@@ -544,6 +544,20 @@ static ngx_int_t
 ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_uco_out_t *o, ngx_buf_t *b)
 {
+    ngx_http_uco_metrics_response(r, status);
+
+    return ngx_http_uco_send_buf(r, status,
+                                 o->msgpack ? &ngx_http_uco_msgpack
+                                            : &ngx_http_uco_json, b);
+}
+
+
+/* every uco page goes out here: not cached, one buffer */
+
+ngx_int_t
+ngx_http_uco_send_buf(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b)
+{
     ngx_int_t         rc;
     ngx_chain_t       out;
     ngx_table_elt_t  *h;
@@ -557,12 +571,9 @@ ngx_http_uco_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_set(&h->key, "Cache-Control");
     ngx_str_set(&h->value, "no-store");
 
-    ngx_http_uco_metrics_response(r, status);
-
     r->headers_out.status = status;
-    r->headers_out.content_type = o->msgpack ? ngx_http_uco_msgpack
-                                             : ngx_http_uco_json;
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
     r->headers_out.content_length_n = b->last - b->pos;
 
     rc = ngx_http_send_header(r);

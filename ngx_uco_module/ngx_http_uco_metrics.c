@@ -87,8 +87,6 @@ static ngx_int_t ngx_http_uco_metrics_begin(ngx_http_request_t *r,
     ngx_http_uco_snap_t **cur);
 static void ngx_http_uco_metrics_ctl(ngx_http_uco_main_conf_t *umcf,
     uint64_t *published, uint64_t *synced);
-static ngx_int_t ngx_http_uco_metrics_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *type, ngx_buf_t *b);
 
 
 static ngx_str_t  ngx_http_uco_metrics_zone_name = ngx_string("uco_metrics");
@@ -433,7 +431,7 @@ ngx_http_uco_metrics_handler(ngx_http_request_t *r)
 
     b->last = p;
 
-    return ngx_http_uco_metrics_send(r, NGX_HTTP_OK,
+    return ngx_http_uco_send_buf(r, NGX_HTTP_OK,
                                      &ngx_http_uco_prometheus_type, b);
 }
 
@@ -701,7 +699,7 @@ ngx_http_uco_status_handler(ngx_http_request_t *r)
 
     status = (cur != NULL) ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
 
-    return ngx_http_uco_metrics_send(r, status, &ngx_http_uco_status_type, b);
+    return ngx_http_uco_send_buf(r, status, &ngx_http_uco_status_type, b);
 }
 
 
@@ -748,42 +746,4 @@ ngx_http_uco_metrics_ctl(ngx_http_uco_main_conf_t *umcf,
                                      __ATOMIC_ACQUIRE);
         *synced = umcf->state.ctl->synced_at;
     }
-}
-
-
-static ngx_int_t
-ngx_http_uco_metrics_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, ngx_buf_t *b)
-{
-    ngx_int_t         rc;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-
-    r->headers_out.status = status;
-    r->headers_out.content_type = *type;
-    r->headers_out.content_type_len = type->len;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }

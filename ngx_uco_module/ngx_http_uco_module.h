@@ -210,6 +210,8 @@ ngx_int_t ngx_http_uco_send_checks(ngx_http_request_t *r,
     ngx_http_uco_ctx_t *ctx, ngx_http_uco_check_t *c, ngx_uint_t n);
 ngx_int_t ngx_http_uco_send_error(ngx_http_request_t *r,
     uco_query_error_t *err);
+ngx_int_t ngx_http_uco_send_buf(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b);
 
 ngx_int_t ngx_http_uco_post(ngx_http_request_t *r);
 

@@ -151,6 +151,17 @@ ok(defined $j->{watermark} && $j->{watermark} > 0, 'status watermark');
 is(http_request('POST', '/status', [], 'x')->{status}, 405,
     'status refuses POST');
 set_ctl_generation($g2);
+
+# ---- a reload keeps the zone, so the counters
+my $key = 'uco_decisions_total{partner="8001",decision="eligible"}';
+my $before = (scrape())[1]->{$key};
+my $log_at = error_log_mark();
+kill 'HUP', nginx_pid();
+ok(wait_until(sub { error_log_since($log_at) =~ /start worker process/ }, 10),
+    'nginx reloaded');
+sleep 0.5;
+($r, $m) = scrape();
+is($m->{$key}, $before, "the counters survive a reload ($before)");
 nginx_stop();
 like(error_log_since($mark), qr/generation \d+ refused/,
     'the refusal is logged');
