@@ -33,7 +33,7 @@
 #define NGX_HTTP_UCO_PROBES         32
 #define NGX_HTTP_UCO_STATUS_FIRST   100
 #define NGX_HTTP_UCO_STATUSES       512     /* 100 .. 611 */
-#define NGX_HTTP_UCO_MAX_PARTNERS   (1024 * 1024)
+#define NGX_HTTP_UCO_MAX_PARTNERS   65536
 
 /* bytes of text per series, generously, for sizing the metrics page */
 #define NGX_HTTP_UCO_SERIES_LEN     128
