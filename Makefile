@@ -23,9 +23,10 @@ SNAP_SRC   = ngx_uco_module/uco_snap.c
 SNAP_HDR   = ngx_uco_module/uco_snap.h
 JRNL_SRC   = ngx_uco_module/uco_journal.c
 JRNL_HDR   = ngx_uco_module/uco_journal.h
-# the module's plain-C card parsers, linked by uco-token and the fuzzers
+# the module's plain-C card and credential parsers, linked by uco-token
+# and the fuzzers
 CARD_SRC   = ngx_uco_module/uco_query.c ngx_uco_module/uco_pan.c \
-             ngx_uco_module/uco_token.c
+             ngx_uco_module/uco_token.c ngx_uco_module/uco_sig.c
 CARD_HDR   = $(CARD_SRC:.c=.h)
 MOD_SRC    = $(wildcard ngx_uco_module/*.c ngx_uco_module/*.h) config
 LOADER_SRC = $(wildcard policy-loader/*.c)
@@ -38,7 +39,8 @@ DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              redis-server prometheus wrk python3-msgpack debhelper \
              dpkg-dev fakeroot time linux-perf
 
-FUZZ_TARGETS = snapshot query tz copy body_json body_msgpack pan token journal
+FUZZ_TARGETS = snapshot query tz copy body_json body_msgpack pan token \
+               journal sig
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Ingx_uco_module \

@@ -5,23 +5,13 @@
  * and deciding one check.  Answers are written in ngx_http_uco_answer.c.
  */
 
-/*
- * SHA256_Init() and friends hash on the stack; the EVP interface would
- * allocate a context per request.  They are deprecated, not removed.
- */
-#define OPENSSL_SUPPRESS_DEPRECATED
-
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/sha.h>
-#include <openssl/crypto.h>
 
 #include "ngx_http_uco_module.h"
 
 
-static ngx_int_t ngx_http_uco_authenticate(ngx_http_request_t *r,
-    const uco_snap_t *snap, const uco_snap_partner_t **partner);
 
 
 /*
@@ -62,13 +52,12 @@ ngx_http_uco_handler(ngx_http_request_t *r)
 
     /*
      * Parsed first, whatever is answered, so that a PAN is copied out
-     * and overwritten in the request before anything else can see it;
-     * errors are still answered in the documented order.
+     * (and overwritten in the request on the way out, below); errors are
+     * still answered in the documented order.
      */
     ngx_memzero(&c, sizeof(ngx_http_uco_check_t));
 
     (void) uco_query_parse((const char *) args->data, args->len, &q, &c.err);
-    uco_query_wipe_pan((char *) args->data, args->len);
 
     /* behind auth_request the body is the partner API's, not checks */
     if (r->method == NGX_HTTP_POST && r == r->main) {
@@ -107,6 +96,11 @@ ngx_http_uco_handler(ngx_http_request_t *r)
 
 done:
 
+    /*
+     * Before anything logs: a signed request's signature covers the
+     * query as sent, so the PAN is overwritten only now.
+     */
+    uco_query_wipe_pan((char *) args->data, args->len);
     ngx_explicit_memzero(q.pan, sizeof(q.pan));
 
     return rc;
@@ -124,6 +118,7 @@ ngx_int_t
 ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
     uco_query_error_t *err)
 {
+    ngx_int_t                   rc;
     ngx_http_uco_ctx_t         *ctx;
     ngx_http_uco_snap_t        *cur;
     ngx_http_uco_loc_conf_t    *ulcf;
@@ -148,11 +143,9 @@ ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_uco_authenticate(r, &cur->snap, &partner) != NGX_OK) {
-        err->status = NGX_HTTP_UNAUTHORIZED;
-        err->code = "unauthorized";
-        err->message = "missing or invalid partner credentials";
-        return NGX_DECLINED;
+    rc = ngx_http_uco_auth(r, &cur->snap, &partner, err);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ctx->partner = partner->id;
@@ -162,6 +155,22 @@ ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
         err->status = NGX_HTTP_FORBIDDEN;
         err->code = "partner_suspended";
         err->message = "the partner is suspended";
+        return NGX_DECLINED;
+    }
+
+    uco_snap_when(ngx_http_uco_local_time(umcf, ngx_time()), &ctx->req.when);
+
+    /* the contract's first and last day, in the region's time */
+    if (ctx->req.when.day < partner->contract_from
+        || ctx->req.when.day > partner->contract_to)
+    {
+        ngx_http_uco_metrics_auth_failure(r, NGX_HTTP_UCO_AUTH_CONTRACT);
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "uco: partner %uL is outside its contract dates",
+                      partner->id);
+        err->status = NGX_HTTP_FORBIDDEN;
+        err->code = "contract_inactive";
+        err->message = "the partner's contract is not in force today";
         return NGX_DECLINED;
     }
 
@@ -182,8 +191,6 @@ ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
     ctx->req.cur = cur;
     ctx->req.partner = partner;
     ctx->req.journal = umcf->journal.ring.header ? &umcf->journal : NULL;
-
-    uco_snap_when(ngx_http_uco_local_time(umcf, ngx_time()), &ctx->req.when);
 
     return NGX_OK;
 }
@@ -227,6 +234,14 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
         return;
     }
 
+    if (!(partner->scopes & q->scope_bit)) {
+        ngx_http_uco_metrics_auth_failure(r, NGX_HTTP_UCO_AUTH_SCOPE);
+        c->err.status = NGX_HTTP_FORBIDDEN;
+        c->err.code = "scope_not_allowed";
+        c->err.message = "the partner may not ask this scope";
+        return;
+    }
+
     rc = ngx_http_uco_ident_card(r, snap, q, &card, &c->err);
 
     if (rc != NGX_OK) {
@@ -242,6 +257,17 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
     uco_snap_decide(snap, partner, card, &ctx->req.when, q->amount_kopecks,
                     &c->res);
 
+    /* identify: whether the card is a valid resident card, nothing more */
+    if (q->scope_bit == UCO_SCOPE_IDENTIFY
+        && (c->res.decision == UCO_DECISION_ELIGIBLE
+            || c->res.decision == UCO_DECISION_NOT_ELIGIBLE))
+    {
+        c->res.decision = UCO_DECISION_VALID;
+        c->res.reason = UCO_REASON_NONE;
+        c->res.programme = NULL;
+        c->res.discount = 0;
+    }
+
     ctx->decision = uco_snap_decision_name(c->res.decision);
     ngx_http_uco_metrics_decision(r, partner->id, c->res.decision);
     ctx->programme = c->res.programme ? c->res.programme->id : 0;
@@ -255,58 +281,4 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
         c->err.code = "journal_full";
         c->err.message = "the decision journal is full, try again later";
     }
-}
-
-
-/*
- * The stored value is SHA-256 of a high-entropy secret; the comparison
- * is constant-time, and an unknown partner costs the same work.
- */
-
-static ngx_int_t
-ngx_http_uco_authenticate(ngx_http_request_t *r, const uco_snap_t *snap,
-    const uco_snap_partner_t **partner)
-{
-    uint64_t                   id;
-    uco_str_t                  secret;
-    SHA256_CTX                 sha;
-    const u_char              *want;
-    const uco_snap_partner_t  *p;
-    u_char                     md[SHA256_DIGEST_LENGTH];
-
-    static const u_char        nobody[SHA256_DIGEST_LENGTH];
-
-    if (r->headers_in.authorization == NULL
-        || uco_query_credentials(
-               (const char *) r->headers_in.authorization->value.data,
-               r->headers_in.authorization->value.len, &id, &secret) != 0)
-    {
-        ngx_http_uco_metrics_auth_failure(r,
-                                          r->headers_in.authorization == NULL
-                                          ? NGX_HTTP_UCO_AUTH_MISSING
-                                          : NGX_HTTP_UCO_AUTH_MALFORMED);
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "uco: missing or malformed credentials");
-        return NGX_DECLINED;
-    }
-
-    p = uco_snap_find_partner(snap, id);
-    want = p ? p->secret_sha256 : nobody;
-
-    SHA256_Init(&sha);
-    SHA256_Update(&sha, secret.data, secret.len);
-    SHA256_Final(md, &sha);
-
-    if (CRYPTO_memcmp(md, want, SHA256_DIGEST_LENGTH) != 0 || p == NULL) {
-        ngx_http_uco_metrics_auth_failure(r, p == NULL
-                                          ? NGX_HTTP_UCO_AUTH_UNKNOWN_PARTNER
-                                          : NGX_HTTP_UCO_AUTH_BAD_SECRET);
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "uco: wrong credentials for partner %uL", id);
-        return NGX_DECLINED;
-    }
-
-    *partner = p;
-
-    return NGX_OK;
 }

@@ -29,7 +29,7 @@
 
 
 #define NGX_HTTP_UCO_LINE           64      /* bytes in a cache line */
-#define NGX_HTTP_UCO_DECISIONS      (UCO_DECISION_CARD_UNKNOWN + 1)
+#define NGX_HTTP_UCO_DECISIONS      (UCO_DECISION_LAST + 1)
 #define NGX_HTTP_UCO_PROBES         32
 #define NGX_HTTP_UCO_STATUS_FIRST   100
 #define NGX_HTTP_UCO_STATUSES       512     /* 100 .. 611 */
@@ -48,11 +48,13 @@ typedef struct {
 } ngx_http_uco_counter_t;
 
 
-/* one cache line: the partner id (0 = free) and its decisions */
+/*
+ * One cache line: the partner id (0 = free) and its seven decisions; an
+ * eighth decision would need a second line.
+ */
 typedef struct {
     ngx_atomic_t                     id;
     ngx_atomic_t                     decisions[NGX_HTTP_UCO_DECISIONS];
-    ngx_atomic_t                     pad[7 - NGX_HTTP_UCO_DECISIONS];
 } ngx_http_uco_partner_slot_t;
 
 
@@ -102,7 +104,14 @@ static const char  *ngx_http_uco_auth_reasons[NGX_HTTP_UCO_AUTH_LAST] = {
     "unknown_partner",
     "bad_secret",
     "partner_suspended",
-    "terminal_not_allowed"
+    "terminal_not_allowed",
+    "wrong_method",
+    "bad_signature",
+    "stale_timestamp",
+    "replayed_nonce",
+    "unknown_certificate",
+    "contract_inactive",
+    "scope_not_allowed"
 };
 
 

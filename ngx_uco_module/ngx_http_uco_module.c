@@ -24,6 +24,8 @@ static char *ngx_http_uco_eligibility(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_uco_page(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_uco_replay_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_uco_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_uco_init_process(ngx_cycle_t *cycle);
@@ -103,6 +105,20 @@ static ngx_command_t  ngx_http_uco_commands[] = {
     { ngx_string("uco_token_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_uco_token_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("uco_signed_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_uco_main_conf_t, signed_window),
+      NULL },
+
+    { ngx_string("uco_replay_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_uco_replay_cache,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -311,6 +327,7 @@ ngx_http_uco_create_main_conf(ngx_conf_t *cf)
     umcf->journal.full = NGX_CONF_UNSET_UINT;
     umcf->metrics_partners = NGX_CONF_UNSET_UINT;
     umcf->token_skew = NGX_CONF_UNSET;
+    umcf->signed_window = NGX_CONF_UNSET;
 
     return umcf;
 }
@@ -326,6 +343,7 @@ ngx_http_uco_init_main_conf(ngx_conf_t *cf, void *conf)
     static ngx_str_t  utc = ngx_string("UTC");
 
     ngx_conf_init_value(umcf->token_skew, 30);
+    ngx_conf_init_value(umcf->signed_window, 300);
 
     if (umcf->tz_name.len == 0) {
         rv = ngx_http_uco_tz_load(cf, &utc, &umcf->tz);
@@ -443,6 +461,29 @@ ngx_http_uco_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_uco_replay_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_uco_main_conf_t  *umcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (umcf->replay != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+    if (size == NGX_ERROR) {
+        return "has an invalid size";
+    }
+
+    return ngx_http_uco_replay_zone(cf, umcf, size);
+}
+
+
 /*
  * An endpoint without a snapshot directory is a configuration error.
  * The metrics zone exists whenever the module is used, so that a
@@ -461,6 +502,13 @@ ngx_http_uco_postconfiguration(ngx_conf_t *cf)
                            "\"uco_eligibility\", \"uco_status\" and "
                            "\"uco_metrics\" require \"uco_snapshot\" "
                            "in the http block");
+        return NGX_ERROR;
+    }
+
+    /* signed requests always have a replay cache: 1m unless configured */
+    if (umcf->endpoints && umcf->replay == NULL
+        && ngx_http_uco_replay_zone(cf, umcf, 1024 * 1024) != NGX_CONF_OK)
+    {
         return NGX_ERROR;
     }
 

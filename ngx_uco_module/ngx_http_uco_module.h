@@ -108,6 +108,13 @@ typedef enum {
     NGX_HTTP_UCO_AUTH_BAD_SECRET,
     NGX_HTTP_UCO_AUTH_SUSPENDED,        /* the partner is suspended */
     NGX_HTTP_UCO_AUTH_TERMINAL,         /* not in the terminal allow-list */
+    NGX_HTTP_UCO_AUTH_WRONG_METHOD,     /* not the partner's auth method */
+    NGX_HTTP_UCO_AUTH_BAD_SIGNATURE,
+    NGX_HTTP_UCO_AUTH_STALE,            /* signed outside the window */
+    NGX_HTTP_UCO_AUTH_REPLAY,           /* a nonce seen before */
+    NGX_HTTP_UCO_AUTH_UNKNOWN_CERT,     /* no partner has this cert */
+    NGX_HTTP_UCO_AUTH_CONTRACT,         /* outside the contract dates */
+    NGX_HTTP_UCO_AUTH_SCOPE,            /* a scope the partner lacks */
     NGX_HTTP_UCO_AUTH_LAST
 } ngx_http_uco_auth_reason_e;
 
@@ -139,6 +146,8 @@ typedef struct {
     ngx_array_t             *pan_keys;      /* current key first */
     ngx_array_t             *token_keys;
     time_t                   token_skew;
+    time_t                   signed_window;
+    ngx_shm_zone_t          *replay;        /* uco_replay_cache */
     ngx_str_t                tz_name;
     ngx_http_uco_tz_t        tz;
     ngx_uint_t               endpoints;
@@ -249,6 +258,17 @@ void ngx_http_uco_metrics_auth_failure(ngx_http_request_t *r,
     ngx_http_uco_auth_reason_e reason);
 void ngx_http_uco_metrics_snapshot(ngx_http_uco_main_conf_t *umcf,
     ngx_http_uco_snapshot_event_e event);
+
+ngx_int_t ngx_http_uco_post_bytes(ngx_http_request_t *r, u_char **data,
+    size_t *len);
+ngx_int_t ngx_http_uco_auth(ngx_http_request_t *r, const uco_snap_t *snap,
+    const uco_snap_partner_t **partner, uco_query_error_t *err);
+ngx_int_t ngx_http_uco_auth_cert(ngx_http_request_t *r,
+    const uco_snap_t *snap, const uco_snap_partner_t **partner);
+char *ngx_http_uco_replay_zone(ngx_conf_t *cf,
+    ngx_http_uco_main_conf_t *umcf, ssize_t size);
+ngx_int_t ngx_http_uco_replay_check(ngx_shm_zone_t *zone,
+    const u_char digest[16], time_t expires, time_t now);
 
 char *ngx_http_uco_hashpan_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

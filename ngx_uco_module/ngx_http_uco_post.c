@@ -18,8 +18,6 @@
 
 static void ngx_http_uco_post_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_uco_post_answer(ngx_http_request_t *r);
-static ngx_int_t ngx_http_uco_post_bytes(ngx_http_request_t *r,
-    u_char **data, size_t *len);
 static uco_body_type_e ngx_http_uco_post_type(ngx_http_request_t *r);
 static void ngx_http_uco_post_cleanup(void *data);
 
@@ -147,7 +145,7 @@ ngx_http_uco_post_answer(ngx_http_request_t *r)
  * for static files (docs/directives.md, uco_batch_max).
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_uco_post_bytes(ngx_http_request_t *r, u_char **data, size_t *len)
 {
     off_t         size;

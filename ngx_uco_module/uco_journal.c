@@ -472,7 +472,7 @@ uco_journal_name(const msgpack_object *o, int reason, uint8_t *v)
     }
 
     first = reason ? UCO_REASON_NO_PROGRAMME : UCO_DECISION_ELIGIBLE;
-    last = reason ? UCO_REASON_OUTSIDE_WINDOW : UCO_DECISION_CARD_UNKNOWN;
+    last = reason ? UCO_REASON_OUTSIDE_WINDOW : UCO_DECISION_LAST;
 
     for (i = first; i <= last; i++) {
         n = reason ? uco_snap_reason_name((uco_reason_e) i)

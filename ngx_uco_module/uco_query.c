@@ -205,6 +205,9 @@ uco_query_parse(const char *args, size_t len, uco_query_t *q,
         } else if (uco_query_is(&name, "amount")) {
             slot = &q->amount;
 
+        } else if (uco_query_is(&name, "scope")) {
+            slot = &q->scope;
+
         } else {
             /* unknown parameters are ignored, for forward compatibility */
             continue;
@@ -238,6 +241,21 @@ uco_query_check(uco_query_t *q, uco_query_error_t *err)
 
     if (uco_query_card(q, err) != 0) {
         return -1;
+    }
+
+    if (q->scope.data == NULL || uco_query_is(&q->scope, "discount")) {
+        q->scope_bit = UCO_SCOPE_DISCOUNT;
+
+    } else if (uco_query_is(&q->scope, "benefit")) {
+        q->scope_bit = UCO_SCOPE_BENEFIT;
+
+    } else if (uco_query_is(&q->scope, "identify")) {
+        q->scope_bit = UCO_SCOPE_IDENTIFY;
+
+    } else {
+        return uco_query_fail(err, 400, "invalid_scope",
+                              "scope must be one of: discount, benefit, "
+                              "identify");
     }
 
     if (q->amount.data != NULL) {

@@ -39,16 +39,18 @@ typedef enum {
 } uco_query_kind_e;
 
 typedef struct {
-    uco_str_t      card;
-    uco_str_t      kind;
-    uco_str_t      terminal;
-    uco_str_t      amount;
-    int64_t        amount_kopecks;  /* -1 when absent */
-    uco_query_kind_e  kind_id;
-    uint8_t           key[UCO_SNAP_KEY_LEN];  /* stored kinds */
-    uco_token_t       token;                  /* kind=token, unverified */
-    char              pan[UCO_PAN_MAX_DIGITS];  /* kind=pan, valid */
-    size_t            pan_len;
+    uco_str_t          card;
+    uco_str_t          kind;
+    uco_str_t          terminal;
+    uco_str_t          amount;
+    uco_str_t          scope;
+    int64_t            amount_kopecks;  /* -1 when absent */
+    unsigned           scope_bit;       /* one UCO_SCOPE_* bit */
+    uco_query_kind_e   kind_id;
+    uint8_t            key[UCO_SNAP_KEY_LEN];   /* stored kinds */
+    uco_token_t        token;           /* kind=token, unverified */
+    char               pan[UCO_PAN_MAX_DIGITS]; /* kind=pan, valid */
+    size_t             pan_len;
 } uco_query_t;
 
 /* a client error: HTTP status, stable code, human message */

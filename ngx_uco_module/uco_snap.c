@@ -55,7 +55,8 @@ static const uint32_t  uco_snap_record_size[UCO_SNAP_SEC_LAST + 1] = {
     sizeof(uco_snap_programme_t),
     sizeof(uco_snap_terminal_t),
     sizeof(uint64_t),
-    sizeof(uco_snap_short_ident_t)
+    sizeof(uco_snap_short_ident_t),
+    sizeof(uco_snap_cert_t)
 };
 
 static const char  *uco_snap_errors[UCO_SNAP_NERRORS] = {
@@ -81,7 +82,8 @@ static const char  *uco_snap_decisions[] = {
     "card_blocked",
     "card_expired",
     "card_replaced",
-    "card_unknown"
+    "card_unknown",
+    "valid"
 };
 
 static const char  *uco_snap_reasons[] = {
@@ -107,7 +109,7 @@ uco_snap_strerror(int rc)
 const char *
 uco_snap_decision_name(uco_decision_e d)
 {
-    if ((unsigned) d > UCO_DECISION_CARD_UNKNOWN) {
+    if ((unsigned) d > UCO_DECISION_LAST) {
         return "unknown";
     }
 
@@ -287,6 +289,10 @@ uco_snap_open(uco_snap_t *s, const void *p, size_t len)
     s->short_idents = (const uco_snap_short_ident_t *) (base + sec->offset);
     s->nshort_idents = sec->count;
 
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_CERTS);
+    s->certs = (const uco_snap_cert_t *) (base + sec->offset);
+    s->ncerts = sec->count;
+
     /* a lookup starts at a slot of each table: neither may be empty */
     if (s->nidents == 0 || s->nshort_idents == 0) {
         memset(s, 0, sizeof(uco_snap_t));
@@ -398,7 +404,7 @@ uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
 
     case UCO_SNAP_PHASE_RECORDS:
         total = s->ncards + s->nidents + s->npartners + s->nprogrammes
-                + s->nshort_idents;
+                + s->nshort_idents + s->ncerts;
 
         /* about 16 bytes of record per byte of budget hashed */
         n = budget / 16 + 1;
@@ -441,6 +447,7 @@ uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
 {
     uint64_t                       i;
     const uco_snap_card_t         *c;
+    const uco_snap_cert_t         *ct;
     const uco_snap_partner_t      *p;
     const uco_snap_programme_t    *pr;
     const uco_snap_short_ident_t  *si;
@@ -487,6 +494,10 @@ uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
 
             if (p->status < UCO_PARTNER_ACTIVE
                 || p->status > UCO_PARTNER_SUSPENDED
+                || p->auth < UCO_AUTH_API_KEY || p->auth > UCO_AUTH_MTLS
+                || p->scopes == 0 || (p->scopes & ~UCO_SCOPE_ALL) != 0
+                || p->nsecrets > 2
+                || p->contract_from > p->contract_to
                 || p->programme_first > s->nprogrammes
                 || p->programme_count > s->nprogrammes - p->programme_first
                 || p->terminal_first > s->nterminals
@@ -500,6 +511,22 @@ uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
         }
 
         i -= s->npartners;
+
+        if (i >= s->nprogrammes + s->nshort_idents) {
+            i -= s->nprogrammes + s->nshort_idents;
+            ct = &s->certs[i];
+
+            if (ct->partner >= s->npartners
+                || ct->kind < UCO_CERT_FINGERPRINT
+                || ct->kind > UCO_CERT_SUBJECT
+                || (i > 0 && memcmp(s->certs[i - 1].hash, ct->hash, 32)
+                             >= 0))
+            {
+                return UCO_SNAP_ERECORD;
+            }
+
+            continue;
+        }
 
         if (i >= s->nprogrammes) {
             si = &s->short_idents[i - s->nprogrammes];
@@ -855,6 +882,44 @@ uco_snap_find_partner(const uco_snap_t *s, uint64_t id)
 }
 
 
+/* a verified client certificate to its partner, by binary search */
+
+const uco_snap_partner_t *
+uco_snap_find_cert(const uco_snap_t *s, uco_cert_kind_e kind,
+    const uint8_t hash[32])
+{
+    int                     c;
+    uint64_t                lo, hi, mid;
+    const uco_snap_cert_t  *ct;
+
+    lo = 0;
+    hi = s->ncerts;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        ct = &s->certs[mid];
+        c = memcmp(ct->hash, hash, 32);
+
+        if (c == 0) {
+            if (ct->kind != (uint8_t) kind || ct->partner >= s->npartners) {
+                return NULL;
+            }
+
+            return &s->partners[ct->partner];
+        }
+
+        if (c < 0) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return NULL;
+}
+
+
 int
 uco_snap_terminal_allowed(const uco_snap_t *s, const uco_snap_partner_t *p,
     const char *t, size_t len)
@@ -1091,6 +1156,7 @@ uco_snap_section_sizes(const uco_snap_counts_t *c,
         || c->partners > UCO_SNAP_MAX_RECORDS
         || c->programmes > UCO_SNAP_MAX_RECORDS
         || c->terminals > UCO_SNAP_MAX_RECORDS
+        || c->certs > UCO_SNAP_MAX_RECORDS
         || c->category_sets > UCO_SNAP_MAX_CATEGORY_SETS)
     {
         return UCO_SNAP_EINVAL;
@@ -1112,6 +1178,7 @@ uco_snap_section_sizes(const uco_snap_counts_t *c,
     count[UCO_SNAP_SEC_TERMINALS] = c->terminals;
     count[UCO_SNAP_SEC_CATEGORY_SETS] = c->category_sets;
     count[UCO_SNAP_SEC_SHORT_IDENTS] = uco_snap_capacity(nshort);
+    count[UCO_SNAP_SEC_CERTS] = c->certs;
 
     for (id = 0; id <= UCO_SNAP_SEC_LAST; id++) {
         size[id] = count[id] * uco_snap_record_size[id];

@@ -15,7 +15,7 @@
 
 
 #define UCO_SNAP_MAGIC          "UCOSNAP\0"
-#define UCO_SNAP_VERSION        2
+#define UCO_SNAP_VERSION        3
 #define UCO_SNAP_BYTE_ORDER     0x01020304u
 #define UCO_SNAP_ALIGN          64
 #define UCO_SNAP_NSECTIONS      8
@@ -62,7 +62,8 @@ enum {
     UCO_SNAP_SEC_TERMINALS,
     UCO_SNAP_SEC_CATEGORY_SETS,
     UCO_SNAP_SEC_SHORT_IDENTS,
-    UCO_SNAP_SEC_LAST = UCO_SNAP_SEC_SHORT_IDENTS
+    UCO_SNAP_SEC_CERTS,
+    UCO_SNAP_SEC_LAST = UCO_SNAP_SEC_CERTS
 };
 
 /* the identifier kinds stored in snapshots (key byte 0) */
@@ -90,6 +91,25 @@ typedef enum {
     UCO_PARTNER_SUSPENDED
 } uco_partner_status_e;
 
+/* how a partner authenticates: exactly one method each */
+typedef enum {
+    UCO_AUTH_API_KEY = 1,
+    UCO_AUTH_SIGNED,
+    UCO_AUTH_MTLS
+} uco_auth_e;
+
+/* what a partner may ask (bits of uco_snap_partner_t.scopes) */
+#define UCO_SCOPE_DISCOUNT      0x01
+#define UCO_SCOPE_BENEFIT       0x02
+#define UCO_SCOPE_IDENTIFY      0x04
+#define UCO_SCOPE_ALL           0x07
+
+/* what a certificate record's hash is of */
+typedef enum {
+    UCO_CERT_FINGERPRINT = 1,   /* SHA-256 of the certificate, DER */
+    UCO_CERT_SUBJECT            /* SHA-256 of the RFC 2253 subject */
+} uco_cert_kind_e;
+
 typedef enum {
     UCO_DISCOUNT_PERCENT = 1,
     UCO_DISCOUNT_FIXED
@@ -101,7 +121,9 @@ typedef enum {
     UCO_DECISION_CARD_BLOCKED,
     UCO_DECISION_CARD_EXPIRED,
     UCO_DECISION_CARD_REPLACED,
-    UCO_DECISION_CARD_UNKNOWN
+    UCO_DECISION_CARD_UNKNOWN,
+    UCO_DECISION_VALID,         /* scope identify: an active, valid card */
+    UCO_DECISION_LAST = UCO_DECISION_VALID
 } uco_decision_e;
 
 /* ordered: a higher reason means the programme failed later */
@@ -168,17 +190,36 @@ typedef struct {
     uint32_t  card;             /* key[0] << 28 | card, or UCO_SNAP_EMPTY */
 } uco_snap_short_ident_t;
 
-/* sorted by id; programmes and terminals are contiguous ranges */
+/*
+ * Sorted by id; programmes and terminals are contiguous ranges.  The two
+ * secret slots are the SHA-256 of the partner's valid secrets (two
+ * during a rotation): compared with for API keys, the HMAC key of
+ * signed requests.
+ */
 typedef struct {
     uint64_t  id;
     uint8_t   secret_sha256[32];
+    uint8_t   secret2_sha256[32];
     uint32_t  programme_first;
     uint32_t  programme_count;
     uint32_t  terminal_first;
     uint32_t  terminal_count;
+    int32_t   contract_from;    /* days, inclusive; INT32_MIN = open */
+    int32_t   contract_to;      /* days, inclusive; INT32_MAX = open */
     uint8_t   status;
-    uint8_t   pad[7];
+    uint8_t   auth;             /* uco_auth_e */
+    uint8_t   scopes;           /* UCO_SCOPE_* bits, at least one */
+    uint8_t   nsecrets;         /* valid secret slots, 0 .. 2 */
+    uint8_t   pad[4];
 } uco_snap_partner_t;
+
+/* client certificates of mTLS partners, sorted by hash, unique */
+typedef struct {
+    uint8_t   hash[32];
+    uint32_t  partner;          /* index into partners */
+    uint8_t   kind;             /* uco_cert_kind_e */
+    uint8_t   pad[3];
+} uco_snap_cert_t;
 
 typedef struct {
     uint64_t  id;
@@ -212,6 +253,7 @@ typedef struct {
     const uco_snap_terminal_t     *terminals;
     const uint64_t                *category_sets;
     const uco_snap_short_ident_t  *short_idents;
+    const uco_snap_cert_t         *certs;
     uint64_t                       ncards;
     uint64_t                       nidents;         /* table capacity */
     uint64_t                       npartners;
@@ -219,6 +261,7 @@ typedef struct {
     uint64_t                       nterminals;
     uint64_t                       ncategory_sets;
     uint64_t                       nshort_idents;   /* table capacity */
+    uint64_t                       ncerts;
 } uco_snap_t;
 
 /* Incremental validation state: checksum and record checks in steps. */
@@ -258,6 +301,7 @@ typedef struct {
     uint64_t  category_sets;
     uint64_t  short_idents;
     uint64_t  long_idents;
+    uint64_t  certs;
 } uco_snap_counts_t;
 
 
@@ -288,6 +332,8 @@ const uco_snap_partner_t *uco_snap_find_partner(const uco_snap_t *s,
     uint64_t id);
 int uco_snap_terminal_allowed(const uco_snap_t *s,
     const uco_snap_partner_t *p, const char *t, size_t len);
+const uco_snap_partner_t *uco_snap_find_cert(const uco_snap_t *s,
+    uco_cert_kind_e kind, const uint8_t hash[32]);
 
 /* the decision */
 void uco_snap_when(int64_t local_seconds, uco_snap_when_t *w);

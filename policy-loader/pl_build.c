@@ -52,8 +52,24 @@
 #define PL_BUILD_SQL_IDENTS                                                 \
     "SELECT kind, value, card_id FROM uco.card_identifier"
 
+/* scopes as UCO_SCOPE_* bits; NULL contract dates are open ends */
 #define PL_BUILD_SQL_PARTNERS                                               \
-    "SELECT id, status, secret_sha256, auth FROM uco.partner ORDER BY id"
+    "SELECT id, status, secret_sha256, auth, secret2_sha256, "              \
+    "(CASE WHEN 'discount' = ANY (scopes) THEN 1 ELSE 0 END) "              \
+    "| (CASE WHEN 'benefit' = ANY (scopes) THEN 2 ELSE 0 END) "             \
+    "| (CASE WHEN 'identify' = ANY (scopes) THEN 4 ELSE 0 END), "           \
+    PL_BUILD_DAYS("contract_from")                                          \
+    "WHEN contract_from > date '1970-01-01' THEN 2147483647 END, "          \
+    PL_BUILD_DAYS("contract_to")                                            \
+    "WHEN contract_to < date '1970-01-01' THEN -2147483648 END "            \
+    "FROM uco.partner ORDER BY id"
+
+/* bytea sorts bytewise, the order lookups rely on */
+#define PL_BUILD_SQL_CERTS                                                  \
+    "SELECT partner_id, 1, fingerprint_sha256 "                             \
+    "FROM uco.partner_certificate WHERE fingerprint_sha256 IS NOT NULL "    \
+    "UNION ALL SELECT partner_id, 2, sha256(convert_to(subject, 'UTF8')) "  \
+    "FROM uco.partner_certificate WHERE subject IS NOT NULL ORDER BY 3"
 
 /* "C": the bytewise order that lookups of zero-padded ids rely on */
 #define PL_BUILD_SQL_TERMINALS                                              \
@@ -79,6 +95,7 @@ static int pl_build_card(void *data, char **f);
 static int pl_build_ident(void *data, char **f);
 static int pl_build_partner(void *data, char **f);
 static int pl_build_terminal(void *data, char **f);
+static int pl_build_cert(void *data, char **f);
 static int pl_build_programme(void *data, char **f);
 static int pl_build_partner_at(pl_build_t *b, const char *field,
     uint64_t *index);
@@ -128,7 +145,7 @@ int
 pl_build_count(pl_build_t *b, pl_pg_t *pg)
 {
     char      floor[64], sql[1536];
-    uint64_t  v[13];
+    uint64_t  v[14];
 
     b->err = 0;
     b->errstr[0] = '\0';
@@ -159,12 +176,13 @@ pl_build_count(pl_build_t *b, pl_pg_t *pg)
              "(SELECT count(*) FILTER (WHERE " PL_BUILD_SQL_SHORT
              " OR NOT (" PL_BUILD_SQL_LONG ")) FROM uco.card_identifier), "
              "(SELECT count(*) FILTER (WHERE NOT (" PL_BUILD_SQL_SHORT "))"
-             " FROM uco.card_identifier) "
+             " FROM uco.card_identifier), "
+             "(SELECT count(*) FROM uco.partner_certificate) "
              "FROM (SELECT coalesce(max(id), 0) AS w "
              "FROM uco.change_log) w, "
              "LATERAL (SELECT %s AS f) f", floor);
 
-    if (pl_pg_query_u64(pg, sql, v, 13) != PL_OK) {
+    if (pl_pg_query_u64(pg, sql, v, 14) != PL_OK) {
         pl_error(b, pg->err, "counting: %s", pg->errstr);
         return PL_ERR;
     }
@@ -177,6 +195,7 @@ pl_build_count(pl_build_t *b, pl_pg_t *pg)
     b->counts.category_sets = v[10];
     b->counts.short_idents = v[11];
     b->counts.long_idents = v[12];
+    b->counts.certs = v[13];
 
     if (v[10] > UCO_SNAP_MAX_CATEGORY_SETS) {
         pl_error(b, PL_EDATA, "%llu distinct category sets: a snapshot "
@@ -216,6 +235,7 @@ pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size)
     b->partners = uco_snap_section(buf, UCO_SNAP_SEC_PARTNERS);
     b->programmes = uco_snap_section(buf, UCO_SNAP_SEC_PROGRAMMES);
     b->terminals = uco_snap_section(buf, UCO_SNAP_SEC_TERMINALS);
+    b->certs = uco_snap_section(buf, UCO_SNAP_SEC_CERTS);
     b->category_sets = uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS);
     b->ncategory_sets = 0;
 
@@ -246,12 +266,14 @@ pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size)
     if (rc != PL_OK
         || pl_build_copy(b, pg, "identifiers", PL_BUILD_SQL_IDENTS, 3,
                          pl_build_ident, b->counts.idents) != PL_OK
-        || pl_build_copy(b, pg, "partners", PL_BUILD_SQL_PARTNERS, 4,
+        || pl_build_copy(b, pg, "partners", PL_BUILD_SQL_PARTNERS, 8,
                          pl_build_partner, b->counts.partners) != PL_OK
         || pl_build_copy(b, pg, "terminals", PL_BUILD_SQL_TERMINALS, 2,
                          pl_build_terminal, b->counts.terminals) != PL_OK
         || pl_build_copy(b, pg, "programmes", PL_BUILD_SQL_PROGRAMMES, 12,
-                         pl_build_programme, b->counts.programmes) != PL_OK)
+                         pl_build_programme, b->counts.programmes) != PL_OK
+        || pl_build_copy(b, pg, "certificates", PL_BUILD_SQL_CERTS, 3,
+                         pl_build_cert, b->counts.certs) != PL_OK)
     {
         return PL_ERR;
     }
@@ -525,13 +547,17 @@ pl_build_ident(void *data, char **f)
 }
 
 
-/* id, status, secret_sha256, auth */
+/*
+ * id, status, secret_sha256, auth, secret2_sha256, scopes bits,
+ * contract_from days, contract_to days
+ */
 
 static int
 pl_build_partner(void *data, char **f)
 {
-    int                  status;
-    int64_t              id;
+    int                  status, auth;
+    int64_t              id, scopes, from, to;
+    uint8_t             *slot;
     pl_build_t          *b;
     uco_snap_partner_t  *p;
 
@@ -559,27 +585,117 @@ pl_build_partner(void *data, char **f)
                  : 0;
     }
 
-    /* snapshot format 1 knows API keys only */
-    if (f[3] == NULL || strcmp(f[3], "api_key") != 0) {
-        pl_error(b, PL_EDATA, "partner %lld: authentication other than "
-                 "api_key needs snapshot format 2", (long long) id);
-        return PL_ERR;
+    auth = 0;
+    if (f[3] != NULL) {
+        auth = strcmp(f[3], "api_key") == 0 ? UCO_AUTH_API_KEY
+               : strcmp(f[3], "signed") == 0 ? UCO_AUTH_SIGNED
+               : strcmp(f[3], "mtls") == 0 ? UCO_AUTH_MTLS : 0;
     }
 
     p = &b->partners[b->n];
     memset(p, 0, sizeof(uco_snap_partner_t));
 
-    if (status == 0
-        || pl_pg_bytea(f[2], p->secret_sha256, sizeof(p->secret_sha256))
-           != PL_OK)
+    from = INT32_MIN;
+    to = INT32_MAX;
+
+    if (status == 0 || auth == 0
+        || pl_pg_int(f[5], 1, UCO_SCOPE_ALL, &scopes) != PL_OK
+        || (f[6] != NULL
+            && pl_pg_int(f[6], INT32_MIN, INT32_MAX, &from) != PL_OK)
+        || (f[7] != NULL
+            && pl_pg_int(f[7], INT32_MIN, INT32_MAX, &to) != PL_OK)
+        || from > to)
     {
-        pl_error(b, PL_EDATA, "partner %lld: bad status or secret_sha256",
+        pl_error(b, PL_EDATA, "partner %lld: bad status, auth, scopes or "
+                 "contract dates", (long long) id);
+        return PL_ERR;
+    }
+
+    /* the valid secrets fill the slots from the first */
+    slot = p->secret_sha256;
+
+    if ((f[2] != NULL
+         && pl_pg_bytea(f[2], slot, 32) != PL_OK)
+        || (f[4] != NULL
+            && pl_pg_bytea(f[4], f[2] != NULL ? p->secret2_sha256 : slot, 32)
+               != PL_OK))
+    {
+        pl_error(b, PL_EDATA, "partner %lld: a secret hash is not 32 bytes",
                  (long long) id);
+        return PL_ERR;
+    }
+
+    p->nsecrets = (uint8_t) ((f[2] != NULL) + (f[4] != NULL));
+
+    if (auth != UCO_AUTH_MTLS && p->nsecrets == 0) {
+        pl_error(b, PL_EDATA, "partner %lld: no secret for its "
+                 "authentication", (long long) id);
         return PL_ERR;
     }
 
     p->id = (uint64_t) id;
     p->status = (uint8_t) status;
+    p->auth = (uint8_t) auth;
+    p->scopes = (uint8_t) scopes;
+    p->contract_from = (int32_t) from;
+    p->contract_to = (int32_t) to;
+    b->n++;
+
+    return PL_OK;
+}
+
+
+/* partner_id, kind (1 fingerprint, 2 subject), SHA-256: sorted, unique */
+
+static int
+pl_build_cert(void *data, char **f)
+{
+    int64_t                    kind, id;
+    uco_snap_t                 s;
+    pl_build_t                *b;
+    uco_snap_cert_t           *c;
+    const uco_snap_partner_t  *p;
+
+    b = data;
+
+    if (pl_build_row(b, b->counts.certs, "certificates") != PL_OK) {
+        return PL_ERR;
+    }
+
+    c = &b->certs[b->n];
+    memset(c, 0, sizeof(uco_snap_cert_t));
+
+    if (pl_pg_int(f[0], 1, INT64_MAX, &id) != PL_OK
+        || pl_pg_int(f[1], UCO_CERT_FINGERPRINT, UCO_CERT_SUBJECT, &kind)
+           != PL_OK
+        || pl_pg_bytea(f[2], c->hash, sizeof(c->hash)) != PL_OK)
+    {
+        pl_error(b, PL_EDATA, "partner certificate: bad row");
+        return PL_ERR;
+    }
+
+    memset(&s, 0, sizeof(uco_snap_t));
+    s.partners = b->partners;
+    s.npartners = b->counts.partners;
+    s.nprogrammes = b->counts.programmes;
+    s.nterminals = b->counts.terminals;
+
+    p = uco_snap_find_partner(&s, (uint64_t) id);
+
+    if (p == NULL) {
+        pl_error(b, PL_EDATA, "partner %lld: certificate of an unknown "
+                 "partner", (long long) id);
+        return PL_ERR;
+    }
+
+    if (b->n > 0 && memcmp(c[-1].hash, c->hash, sizeof(c->hash)) >= 0) {
+        pl_error(b, PL_EDATA, "partner %lld: a certificate fingerprint "
+                 "equals a subject's hash", (long long) id);
+        return PL_ERR;
+    }
+
+    c->partner = (uint32_t) (p - b->partners);
+    c->kind = (uint8_t) kind;
     b->n++;
 
     return PL_OK;

@@ -46,6 +46,7 @@ typedef struct {
     void                   *buf;
     uco_snap_card_t        *cards;
     uco_snap_partner_t     *partners;
+    uco_snap_cert_t        *certs;
     uco_snap_programme_t   *programmes;
     uco_snap_terminal_t    *terminals;
     uint64_t               *category_sets;

@@ -27,7 +27,7 @@ static void pl_inspect_counts(const uco_snap_t *s, FILE *out);
 
 static const char  *pl_inspect_sections[UCO_SNAP_SEC_LAST + 1] = {
     "?", "cards", "idents", "partners", "programmes", "terminals",
-    "category_sets", "short_idents"
+    "category_sets", "short_idents", "certificates"
 };
 
 
@@ -182,7 +182,8 @@ pl_inspect_counts(const uco_snap_t *s, FILE *out)
     fprintf(out, "cards: %llu\nidents: %llu\nident_slots: %llu\n"
             "short_idents: %llu\nshort_ident_slots: %llu\n"
             "category_sets: %llu\n"
-            "partners: %llu\nprogrammes: %llu\nterminals: %llu\n",
+            "partners: %llu\nprogrammes: %llu\nterminals: %llu\n"
+            "certificates: %llu\n",
             (unsigned long long) s->ncards,
             (unsigned long long) (used + short_used),
             (unsigned long long) s->nidents,
@@ -191,5 +192,6 @@ pl_inspect_counts(const uco_snap_t *s, FILE *out)
             (unsigned long long) s->ncategory_sets,
             (unsigned long long) s->npartners,
             (unsigned long long) s->nprogrammes,
-            (unsigned long long) s->nterminals);
+            (unsigned long long) s->nterminals,
+            (unsigned long long) s->ncerts);
 }

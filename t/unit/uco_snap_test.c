@@ -28,13 +28,13 @@ static uint8_t *
 build(size_t *len)
 {
     uint8_t               *buf, key[UCO_SNAP_KEY_LEN];
-    size_t                 size;
+    size_t                 size, i;
     uco_snap_card_t       *c;
     uco_snap_partner_t    *p;
     uco_snap_terminal_t   *t;
     uco_snap_programme_t  *pr;
     uint64_t              *cs;
-    uco_snap_counts_t      counts = { 3, 4, 2, 3, 2, 3, 1, 3 };
+    uco_snap_counts_t      counts = { 3, 4, 2, 3, 2, 3, 1, 3, 0 };
 
     size = uco_snap_size(&counts);
     buf = calloc(1, size);
@@ -65,6 +65,14 @@ build(size_t *len)
     p[1].id = 1002;
     p[1].status = UCO_PARTNER_SUSPENDED;
     p[1].programme_first = 3;
+
+    for (i = 0; i < 2; i++) {
+        p[i].auth = UCO_AUTH_API_KEY;
+        p[i].scopes = UCO_SCOPE_DISCOUNT;
+        p[i].nsecrets = 1;
+        p[i].contract_from = INT32_MIN;
+        p[i].contract_to = INT32_MAX;
+    }
 
     pr = uco_snap_section(buf, UCO_SNAP_SEC_PROGRAMMES);
     pr[0] = (uco_snap_programme_t) { 5, 0x1, 1000, INT32_MIN, INT32_MAX,
@@ -132,7 +140,7 @@ many(void)
     uint32_t            card, x;
     uco_snap_t          s;
     uco_snap_card_t    *c;
-    uco_snap_counts_t   counts = { 5000, 5000, 0, 0, 0, 1, 2500, 2500 };
+    uco_snap_counts_t   counts = { 5000, 5000, 0, 0, 0, 1, 2500, 2500, 0 };
 
     size = uco_snap_size(&counts);
     buf = calloc(1, size);
