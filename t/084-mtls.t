@@ -123,5 +123,5 @@ like($log, qr/the client certificate names no mTLS partner/,
      'an unknown certificate is logged at info');
 unlike($log, qr/pos-[abcd]/, 'no certificate subject in the log');
 nginx_stop();
-check_no_alerts($log, '088-mtls');
+check_no_alerts($log, '084-mtls');
 remove_tree($dir);
