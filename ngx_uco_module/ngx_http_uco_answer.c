@@ -19,8 +19,12 @@
 #include "uco_body.h"
 
 
-/* enough for the longest decision or error, with room to spare */
-#define NGX_HTTP_UCO_ANSWER_LEN  256
+/*
+ * Bytes for one answer: the longest JSON one, every number at 2^64 - 1,
+ * decision_id and the stale mark, is 226 (msgpack is shorter).  Writes
+ * are bounded anyway.
+ */
+#define NGX_HTTP_UCO_ANSWER_LEN  320
 
 
 typedef struct {
