@@ -143,8 +143,24 @@ ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
         return NGX_DECLINED;
     }
 
+    /* an address that keeps failing costs no more crypto work */
+    if (ngx_http_uco_limit_address(r, umcf) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "uco: too many authentication failures from this "
+                      "address");
+        err->status = NGX_HTTP_TOO_MANY_REQUESTS;
+        err->code = "too_many_auth_failures";
+        err->message = "too many failed authentications from this "
+                       "address; wait and check the credentials";
+        return NGX_DECLINED;
+    }
+
     rc = ngx_http_uco_auth(r, &cur->snap, &partner, err);
     if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED && err->status == NGX_HTTP_UNAUTHORIZED) {
+            ngx_http_uco_limit_failure(r, umcf);
+        }
+
         return rc;
     }
 
@@ -155,6 +171,17 @@ ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
         err->status = NGX_HTTP_FORBIDDEN;
         err->code = "partner_suspended";
         err->message = "the partner is suspended";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_uco_limit_partner(r, umcf, partner->id) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "uco: partner %uL is over its rate limit",
+                      partner->id);
+        err->status = NGX_HTTP_TOO_MANY_REQUESTS;
+        err->code = "rate_limited";
+        err->message = "more requests than the partner's rate limit; "
+                       "slow down";
         return NGX_DECLINED;
     }
 

@@ -148,6 +148,11 @@ typedef struct {
     time_t                   token_skew;
     time_t                   signed_window;
     ngx_shm_zone_t          *replay;        /* uco_replay_cache */
+    ngx_shm_zone_t          *limit;         /* abuse limits */
+    ngx_uint_t               rate;          /* uco_partner_rate, r/s */
+    ngx_uint_t               burst;
+    ngx_uint_t               fail_limit;    /* uco_auth_fail_limit */
+    ngx_msec_t               fail_window;
     ngx_str_t                tz_name;
     ngx_http_uco_tz_t        tz;
     ngx_uint_t               endpoints;
@@ -265,6 +270,18 @@ ngx_int_t ngx_http_uco_auth(ngx_http_request_t *r, const uco_snap_t *snap,
     const uco_snap_partner_t **partner, uco_query_error_t *err);
 ngx_int_t ngx_http_uco_auth_cert(ngx_http_request_t *r,
     const uco_snap_t *snap, const uco_snap_partner_t **partner);
+char *ngx_http_uco_partner_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_uco_auth_fail_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_uco_limit_zone(ngx_conf_t *cf,
+    ngx_http_uco_main_conf_t *umcf);
+ngx_int_t ngx_http_uco_limit_address(ngx_http_request_t *r,
+    ngx_http_uco_main_conf_t *umcf);
+void ngx_http_uco_limit_failure(ngx_http_request_t *r,
+    ngx_http_uco_main_conf_t *umcf);
+ngx_int_t ngx_http_uco_limit_partner(ngx_http_request_t *r,
+    ngx_http_uco_main_conf_t *umcf, uint64_t partner);
 char *ngx_http_uco_replay_zone(ngx_conf_t *cf,
     ngx_http_uco_main_conf_t *umcf, ssize_t size);
 ngx_int_t ngx_http_uco_replay_check(ngx_shm_zone_t *zone,
