@@ -8,7 +8,8 @@
 
 SHELL     := /bin/bash
 CC        ?= cc
-CFLAGS    ?= -O2 -g
+# _FORTIFY_SOURCE as Debian's packages build: the same warnings here
+CFLAGS    ?= -O2 -g -D_FORTIFY_SOURCE=2
 WARN       = -Wall -Wextra -Werror
 PG_INC    := $(shell pg_config --includedir 2>/dev/null)
 BUILD      = build

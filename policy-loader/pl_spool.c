@@ -396,8 +396,15 @@ pl_spool_append(pl_spool_t *sp, const uint8_t *const *recs,
                      strerror(errno));
         }
 
-        /* nothing half-written stays behind a frame */
-        (void) ftruncate(sp->fd, (off_t) sp->size);
+        /*
+         * Nothing half-written stays behind a frame; should the cut fail,
+         * the frame's checksum still refuses the torn tail at replay.
+         */
+        if (ftruncate(sp->fd, (off_t) sp->size) == -1) {
+            pl_log(PL_LOG_WARN, "spool %s: ftruncate: %s", sp->path,
+                   strerror(errno));
+        }
+
         return PL_ERR;
     }
 
