@@ -20,7 +20,7 @@ cmp_ok(scalar @directives, '>=', 10, "directives in the code: @directives");
 cmp_ok(scalar @variables, '>=', 3, "variables in the code: @variables");
 
 my %sections = map { ($_->[0] => $_->[1]) }
-    map { [/^(\w+)\n(.*)/s] } split /^### /m, $doc;
+    map { [/^(\w+)\n(.*)/s] } grep { /^\w+\n/ } split /^### /m, $doc;
 
 for my $d (@directives) {
     my $text = $sections{$d};
