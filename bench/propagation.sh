@@ -37,10 +37,20 @@ h = http.client.HTTPConnection("127.0.0.1", int(port))
 auth = {"Authorization": "Bearer %s.bench-secret-%s" % (partner, partner)}
 
 def ask(value):
-    h.request("GET", "/v1/eligibility?kind=social&card=" + value,
-              headers=auth)
-    r = h.getresponse()
-    return json.loads(r.read())
+    global closed
+    for _ in range(2):
+        try:
+            h.request("GET", "/v1/eligibility?kind=social&card=" + value,
+                      headers=auth)
+            r = h.getresponse()
+            return json.loads(r.read())
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # counted and reported: a keep-alive connection closed
+            closed += 1
+            h.close()
+    sys.exit("no answer")
+
+closed = 0
 
 lat, polls = [], 0
 for card_id, value in cards[:int(n)]:
@@ -62,9 +72,9 @@ for card_id, value in cards[:int(n)]:
 lat.sort()
 pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
 print("%s: %d changes, COMMIT -> first card_blocked: p50 %.0f ms, "
-      "p99 %.0f ms, max %.0f ms, min %.0f ms (%d polls)"
+      "p99 %.0f ms, max %.0f ms, min %.0f ms (%d polls, %d closed)"
       % (phase, len(lat), pick(0.5), pick(0.99), lat[-1] * 1000,
-         lat[0] * 1000, polls))
+         lat[0] * 1000, polls, closed))
 PY
 }
 
@@ -109,5 +119,9 @@ SQL
     echo "loader builds: $(grep -c 'published generation' "$run/loader.log")," \
          "last: $(grep 'published generation' "$run/loader.log" |
                   tail -n 1 | sed 's/.*(\(.*\))/\1/')"
+    echo "nginx error log: $(grep -cE '\[(error|crit|alert|emerg)\]' \
+          "$run/logs/error.log" || true) lines above warn" \
+         "$(grep -E '\[(crit|alert|emerg)\]' "$run/logs/error.log" |
+            head -n 3)"
     echo "command: bench/propagation.sh $cards $changes $conns"
 fi

@@ -27,13 +27,7 @@
 #define PL_BUILD_DAYS(col)                                                  \
     "CASE WHEN isfinite(" col ") THEN " col " - date '1970-01-01' "
 
-#define PL_BUILD_SQL_CARDS                                                  \
-    "SELECT c.id, c.kind, c.status, "                                       \
-    PL_BUILD_DAYS("c.valid_until")                                          \
-    "WHEN c.valid_until > date '1970-01-01' THEN 2147483647 "               \
-    "ELSE -2147483648 END, h.categories "                                   \
-    "FROM uco.card c JOIN uco.holder h ON h.id = c.holder_id "              \
-    "ORDER BY c.id"
+#define PL_BUILD_SQL_CARDS  PL_BUILD_SQL_CARD_ROWS " ORDER BY c.id"
 
 /*
  * The identifier tables are sized before any row arrives, by the rule of
@@ -131,21 +125,28 @@ pl_build_free(pl_build_t *b)
     }
 
     pl_build_category_free(b);
+
+    if (b->mark.snapshot != b->synced.snapshot) {
+        free(b->mark.snapshot);
+    }
+
+    free(b->synced.snapshot);
     free(b);
 }
 
 
 /*
  * The first statement of the transaction: it fixes the snapshot that
- * every COPY after it reads.  Counts size the file; the mark places it
- * in the change log.
+ * every query after it reads, and places it in the change log.  The
+ * snapshot's text lets the next tick list exactly the changes it does
+ * not include (pl_patch.c).
  */
 
 int
-pl_build_count(pl_build_t *b, pl_pg_t *pg)
+pl_build_mark(pl_build_t *b, pl_pg_t *pg)
 {
-    char      floor[64], sql[1536];
-    uint64_t  v[14];
+    char      floor[64], sql[512];
+    uint64_t  v[5];
 
     b->err = 0;
     b->errstr[0] = '\0';
@@ -160,6 +161,54 @@ pl_build_count(pl_build_t *b, pl_pg_t *pg)
     }
 
     snprintf(sql, sizeof(sql),
+             "SELECT w.w, f.f, "
+             "(SELECT count(*) FROM uco.change_log "
+             "WHERE id > f.f AND id <= w.w), "
+             "pg_snapshot_xmin(pg_current_snapshot()), "
+             "pg_snapshot_xmax(pg_current_snapshot()) "
+             "FROM (SELECT coalesce(max(id), 0) AS w "
+             "FROM uco.change_log) w, "
+             "LATERAL (SELECT %s AS f) f", floor);
+
+    if (pl_pg_query_u64(pg, sql, v, 5) != PL_OK) {
+        pl_error(b, pg->err, "reading the change log: %s", pg->errstr);
+        return PL_ERR;
+    }
+
+    b->mark.watermark = v[0];
+    b->mark.floor = v[1];
+    b->mark.seen = v[2];
+    b->mark.xmax = v[4];
+
+    /* no writer was running, or no id is missing: nothing can come late */
+    if (v[3] == v[4] || b->mark.seen == b->mark.watermark - b->mark.floor) {
+        b->mark.floor = b->mark.watermark;
+        b->mark.seen = 0;
+    }
+
+    if (b->mark.snapshot != b->synced.snapshot) {
+        free(b->mark.snapshot);
+    }
+
+    b->mark.snapshot = pl_pg_query_text(pg,
+                                        "SELECT pg_current_snapshot()::text");
+    if (b->mark.snapshot == NULL) {
+        pl_error(b, pg->err, "reading the snapshot: %s", pg->errstr);
+        return PL_ERR;
+    }
+
+    return PL_OK;
+}
+
+
+/* counts size the file; after pl_build_mark(), in its transaction */
+
+int
+pl_build_count(pl_build_t *b, pl_pg_t *pg)
+{
+    uint64_t  v[9];
+
+    if (pl_pg_query_u64(pg,
              "SELECT "
              "(SELECT count(*) FROM uco.card c "
              "JOIN uco.holder h ON h.id = c.holder_id), "
@@ -167,22 +216,14 @@ pl_build_count(pl_build_t *b, pl_pg_t *pg)
              "(SELECT count(*) FROM uco.partner), "
              "(SELECT count(*) FROM uco.partner_terminal), "
              "(SELECT count(*) FROM uco.programme WHERE active), "
-             "w.w, f.f, "
-             "(SELECT count(*) FROM uco.change_log "
-             "WHERE id > f.f AND id <= w.w), "
-             "pg_snapshot_xmin(pg_current_snapshot()), "
-             "pg_snapshot_xmax(pg_current_snapshot()), "
              PL_BUILD_SQL_CATEGORY_SETS ", "
              "(SELECT count(*) FILTER (WHERE " PL_BUILD_SQL_SHORT
              " OR NOT (" PL_BUILD_SQL_LONG ")) FROM uco.card_identifier), "
              "(SELECT count(*) FILTER (WHERE NOT (" PL_BUILD_SQL_SHORT "))"
              " FROM uco.card_identifier), "
-             "(SELECT count(*) FROM uco.partner_certificate) "
-             "FROM (SELECT coalesce(max(id), 0) AS w "
-             "FROM uco.change_log) w, "
-             "LATERAL (SELECT %s AS f) f", floor);
-
-    if (pl_pg_query_u64(pg, sql, v, 14) != PL_OK) {
+             "(SELECT count(*) FROM uco.partner_certificate)", v, 9)
+        != PL_OK)
+    {
         pl_error(b, pg->err, "counting: %s", pg->errstr);
         return PL_ERR;
     }
@@ -192,27 +233,16 @@ pl_build_count(pl_build_t *b, pl_pg_t *pg)
     b->counts.partners = v[2];
     b->counts.terminals = v[3];
     b->counts.programmes = v[4];
-    b->counts.category_sets = v[10];
-    b->counts.short_idents = v[11];
-    b->counts.long_idents = v[12];
-    b->counts.certs = v[13];
+    b->counts.category_sets = v[5];
+    b->counts.short_idents = v[6];
+    b->counts.long_idents = v[7];
+    b->counts.certs = v[8];
 
-    if (v[10] > UCO_SNAP_MAX_CATEGORY_SETS) {
+    if (v[5] > UCO_SNAP_MAX_CATEGORY_SETS) {
         pl_error(b, PL_EDATA, "%llu distinct category sets: a snapshot "
-                 "holds at most %d", (unsigned long long) v[10],
+                 "holds at most %d", (unsigned long long) v[5],
                  UCO_SNAP_MAX_CATEGORY_SETS);
         return PL_ERR;
-    }
-
-    b->mark.watermark = v[5];
-    b->mark.floor = v[6];
-    b->mark.seen = v[7];
-    b->mark.xmax = v[9];
-
-    /* no writer was running, or no id is missing: nothing can come late */
-    if (v[8] == v[9] || b->mark.seen == b->mark.watermark - b->mark.floor) {
-        b->mark.floor = b->mark.watermark;
-        b->mark.seen = 0;
     }
 
     return PL_OK;
@@ -309,6 +339,10 @@ pl_build_seal(pl_build_t *b, uint64_t generation)
 void
 pl_build_accept(pl_build_t *b)
 {
+    if (b->synced.snapshot != b->mark.snapshot) {
+        free(b->synced.snapshot);
+    }
+
     b->synced = b->mark;
     b->have_synced = 1;
 }
@@ -417,9 +451,7 @@ pl_build_row(pl_build_t *b, uint64_t count, const char *what)
 static int
 pl_build_card(void *data, char **f)
 {
-    int               kind, status;
-    int64_t           id, days, cats;
-    uint16_t          set;
+    uint64_t          cats;
     pl_build_t       *b;
     uco_snap_card_t  *c;
 
@@ -428,6 +460,41 @@ pl_build_card(void *data, char **f)
     if (pl_build_row(b, b->counts.cards, "cards") != PL_OK) {
         return PL_ERR;
     }
+
+    c = &b->cards[b->n];
+
+    if (pl_build_card_row(b, f, c, &cats) != PL_OK) {
+        return PL_ERR;
+    }
+
+    if (b->n > 0 && b->cards[b->n - 1].id >= c->id) {
+        pl_error(b, PL_EDATA, "card %llu: cards not in id order",
+                 (unsigned long long) c->id);
+        return PL_ERR;
+    }
+
+    if (pl_build_category_set(b, cats, &c->category_set) != PL_OK) {
+        return PL_ERR;
+    }
+
+    b->n++;
+
+    return PL_OK;
+}
+
+
+/*
+ * A row of PL_BUILD_SQL_CARD_ROWS into a card record, all but its
+ * category set: the holder's categories are returned for the caller to
+ * map.
+ */
+
+int
+pl_build_card_row(pl_build_t *b, char **f, uco_snap_card_t *c,
+    uint64_t *categories)
+{
+    int      kind, status;
+    int64_t  id, days, cats;
 
     if (pl_pg_int(f[0], 1, INT64_MAX, &id) != PL_OK) {
         pl_error(b, PL_EDATA, "card: bad id");
@@ -453,24 +520,14 @@ pl_build_card(void *data, char **f)
         return PL_ERR;
     }
 
-    if (b->n > 0 && b->cards[b->n - 1].id >= (uint64_t) id) {
-        pl_error(b, PL_EDATA, "card %lld: cards not in id order",
-                 (long long) id);
-        return PL_ERR;
-    }
-
-    /* the bit pattern of the bigint */
-    if (pl_build_category_set(b, (uint64_t) cats, &set) != PL_OK) {
-        return PL_ERR;
-    }
-
-    c = &b->cards[b->n++];
     memset(c, 0, sizeof(uco_snap_card_t));
     c->id = (uint64_t) id;
-    c->category_set = set;
     c->valid_until = (int32_t) days;
     c->status = (uint8_t) status;
     c->kind = (uint8_t) kind;
+
+    /* the bit pattern of the bigint */
+    *categories = (uint64_t) cats;
 
     return PL_OK;
 }

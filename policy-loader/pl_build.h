@@ -26,11 +26,21 @@
  * running during the build has ended, the remaining holes are rollbacks
  * and the floor moves up to the watermark.
  */
+/* the card columns of a snapshot, for a full build or a patch */
+#define PL_BUILD_SQL_CARD_ROWS                                              \
+    "SELECT c.id, c.kind, c.status, "                                       \
+    "CASE WHEN isfinite(c.valid_until) "                                    \
+    "THEN c.valid_until - date '1970-01-01' "                               \
+    "WHEN c.valid_until > date '1970-01-01' THEN 2147483647 "               \
+    "ELSE -2147483648 END, h.categories "                                   \
+    "FROM uco.card c JOIN uco.holder h ON h.id = c.holder_id"
+
 typedef struct {
     uint64_t  watermark;        /* max(change_log.id) in the snapshot */
     uint64_t  floor;            /* ids at or below it are settled */
     uint64_t  seen;             /* rows seen in (floor, watermark] */
     uint64_t  xmax;             /* the build snapshot's xmax */
+    char     *snapshot;         /* pg_current_snapshot() as text */
 } pl_build_mark_t;
 
 typedef struct {
@@ -61,7 +71,10 @@ typedef struct {
 
 pl_build_t *pl_build_new(volatile sig_atomic_t *stop);
 void pl_build_free(pl_build_t *b);
+int pl_build_mark(pl_build_t *b, pl_pg_t *pg);
 int pl_build_count(pl_build_t *b, pl_pg_t *pg);
+int pl_build_card_row(pl_build_t *b, char **f, uco_snap_card_t *c,
+    uint64_t *categories);
 int pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size);
 int pl_build_seal(pl_build_t *b, uint64_t generation);
 void pl_build_accept(pl_build_t *b);

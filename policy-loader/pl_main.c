@@ -25,6 +25,7 @@
 #include "pl_pg.h"
 #include "pl_build.h"
 #include "pl_publish.h"
+#include "pl_patch.h"
 #include "pl_inspect.h"
 #include "pl_metrics.h"
 #include "pl_journal.h"
@@ -48,6 +49,7 @@ typedef struct {
     pl_pg_t         *pg;
     pl_build_t      *build;
     pl_publish_t    *pub;
+    pl_patch_t      *patch;
     pl_metrics_t    *metrics;   /* NULL without --metrics-file */
     int              in_sync;   /* the live snapshot matches the data */
 } pl_main_t;
@@ -59,6 +61,7 @@ static int pl_main_run(pl_main_t *m);
 static int pl_main_daemon(pl_main_t *m);
 static int pl_main_tick(pl_main_t *m);
 static int pl_main_build(pl_main_t *m);
+static int pl_main_patch(pl_main_t *m);
 static long pl_main_ms(const struct timespec *since);
 static void pl_main_sleep(pl_main_t *m, unsigned ms, int wake);
 static int pl_main_signals(void);
@@ -94,6 +97,7 @@ main(int argc, char **argv)
 
     pl_metrics_free(m.metrics);
     pl_publish_free(m.pub);
+    pl_patch_free(m.patch);
     pl_build_free(m.build);
     pl_pg_free(m.pg);
     pl_config_free(&m.cf);
@@ -154,8 +158,11 @@ pl_main_run(pl_main_t *m)
     m->pub = pl_publish_new(m->cf.dir, m->cf.file_mode, m->cf.keep);
     m->pg = pl_pg_new(m->cf.conninfo);
     m->build = pl_build_new(&pl_main_stop);
+    m->patch = pl_patch_new();
 
-    if (m->pub == NULL || m->pg == NULL || m->build == NULL) {
+    if (m->pub == NULL || m->pg == NULL || m->build == NULL
+        || m->patch == NULL)
+    {
         pl_log(PL_LOG_ERROR, "out of memory");
         return PL_EXIT_FAILED;
     }
@@ -292,11 +299,34 @@ pl_main_tick(pl_main_t *m)
         return PL_OK;
     }
 
-    if (pl_main_build(m) == PL_OK) {
+    switch (pl_main_patch(m)) {
+
+    case PL_OK:
         pl_build_accept(m->build);
         m->in_sync = 1;
         return PL_OK;
+
+    case PL_PATCH_FULL:
+        break;
+
+    default:
+        if (!pl_pg_connected(m->pg)) {
+            pl_error(m, m->patch->err, "%s", m->patch->errstr);
+            return PL_ERR;
+        }
+
+        pl_log(PL_LOG_WARN, "patch failed, building in full: %s",
+               m->patch->errstr);
     }
+
+    if (pl_main_build(m) == PL_OK) {
+        pl_build_accept(m->build);
+        m->patch->live = m->pub->gen;
+        m->in_sync = 1;
+        return PL_OK;
+    }
+
+    m->patch->live = 0;
 
     if (m->err == PL_EDATA || m->err == PL_EINVALID) {
         pl_log(PL_LOG_ERROR, "build refused, keeping generation %llu: %s",
@@ -328,7 +358,9 @@ pl_main_build(pl_main_t *m)
         goto failed;
     }
 
-    if (pl_build_count(b, m->pg) != PL_OK) {
+    if (pl_build_mark(b, m->pg) != PL_OK
+        || pl_build_count(b, m->pg) != PL_OK)
+    {
         pl_error(m, b->err, "%s", b->errstr);
         goto failed;
     }
@@ -396,6 +428,42 @@ failed:
     pl_pg_rollback(m->pg);
 
     return PL_ERR;
+}
+
+
+/* a change of a few cards: the live file patched (pl_patch.c) */
+
+static int
+pl_main_patch(pl_main_t *m)
+{
+    int               rc;
+    struct timespec   t0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    rc = pl_patch_publish(m->patch, m->build, m->pg, m->pub);
+
+    if (rc == PL_PATCH_FULL) {
+        pl_log(PL_LOG_DEBUG, "full build: %s", m->patch->why);
+        return rc;
+    }
+
+    if (rc != PL_OK) {
+        pl_metrics_build(m->metrics, PL_METRICS_FAILED, pl_main_ms(&t0));
+        return rc;
+    }
+
+    pl_log(PL_LOG_INFO, "published generation %llu (patched %llu cards "
+           "of the live generation, bytes=%zu, ms=%ld)",
+           (unsigned long long) m->pub->gen,
+           (unsigned long long) m->patch->patched, m->pub->size,
+           pl_main_ms(&t0));
+
+    pl_metrics_build(m->metrics, PL_METRICS_PUBLISHED, pl_main_ms(&t0));
+    pl_metrics_published(m->metrics, m->pub->gen, &m->build->counts,
+                         m->pub->size, m->build->mark.watermark);
+
+    return PL_OK;
 }
 
 

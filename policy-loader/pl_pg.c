@@ -338,6 +338,38 @@ failed:
 }
 
 
+/* a query that returns one non-NULL text value, malloc()ed */
+
+char *
+pl_pg_query_text(pl_pg_t *pg, const char *sql)
+{
+    char      *v;
+    PGresult  *res;
+
+    v = NULL;
+    res = PQexec(pg->conn, sql);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        pl_pg_fail(pg, "query", res);
+
+    } else if (PQntuples(res) != 1 || PQnfields(res) != 1
+               || PQgetisnull(res, 0, 0))
+    {
+        pl_error(pg, PL_EQUERY, "query: expected one value");
+
+    } else {
+        v = strdup(PQgetvalue(res, 0, 0));
+        if (v == NULL) {
+            pl_error(pg, PL_ENOMEM, "query: out of memory");
+        }
+    }
+
+    PQclear(res);
+
+    return v;
+}
+
+
 /*
  * COPY (select) TO STDOUT.  When the callback stops, the statement is
  * cancelled and the rest of the stream drained: COPY OUT cannot be

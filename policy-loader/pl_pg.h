@@ -48,6 +48,7 @@ int pl_pg_begin(pl_pg_t *pg);
 int pl_pg_commit(pl_pg_t *pg);
 void pl_pg_rollback(pl_pg_t *pg);
 int pl_pg_query_u64(pl_pg_t *pg, const char *sql, uint64_t *v, int n);
+char *pl_pg_query_text(pl_pg_t *pg, const char *sql);
 int pl_pg_copy(pl_pg_t *pg, const char *select, int nfields,
     pl_pg_row_pt row, void *data);
 
