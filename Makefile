@@ -22,8 +22,8 @@ NGX_LD_OPT ?= -Wl,-z,relro -Wl,-z,now -fPIC
 
 SNAP_SRC   = ngx_uco_module/uco_snap.c
 SNAP_HDR   = ngx_uco_module/uco_snap.h
-JRNL_SRC   = ngx_uco_module/uco_journal.c
-JRNL_HDR   = ngx_uco_module/uco_journal.h
+JRNL_SRC   = ngx_uco_module/uco_journal.c ngx_uco_module/uco_msgpack.c
+JRNL_HDR   = ngx_uco_module/uco_journal.h ngx_uco_module/uco_msgpack.h
 # the module's plain-C card and credential parsers, linked by uco-token
 # and the fuzzers
 CARD_SRC   = ngx_uco_module/uco_query.c ngx_uco_module/uco_pan.c \

@@ -15,6 +15,7 @@
 #include <msgpack.h>
 
 #include "uco_journal.h"
+#include "uco_msgpack.h"
 
 
 #define uco_load(p)        __atomic_load_n(p, __ATOMIC_ACQUIRE)
@@ -56,7 +57,6 @@ static inline int uco_journal_put(uco_journal_buf_t *b, const void *p,
 
 static inline void uco_journal_pack_str(uco_journal_buf_t *b,
     const char *s, size_t len);
-static int uco_journal_sane(const uint8_t *p, size_t len);
 static int uco_journal_name(const msgpack_object *o, int reason,
     uint8_t *v);
 static int uco_journal_uint(const msgpack_object *o, uint64_t *v);
@@ -490,100 +490,6 @@ uco_journal_name(const msgpack_object *o, int reason, uint8_t *v)
 }
 
 
-/*
- * msgpack-c allocates a container's elements before it reads them: a
- * record claiming 2^32 entries would make it ask for gigabytes.  Every
- * element takes at least a byte, so a count above the bytes left is a
- * lie; this walk refuses it before msgpack_unpack_next() sees it.
- */
-
-static int
-uco_journal_sane(const uint8_t *p, size_t len)
-{
-    size_t   pos, items, n, skip, w, i;
-    uint8_t  c;
-
-    pos = 0;
-    items = 1;
-
-    while (items > 0) {
-        if (pos >= len) {
-            return -1;
-        }
-
-        c = p[pos++];
-        items--;
-        n = 0;
-        skip = 0;
-        w = 0;
-
-        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
-            /* fixint, nil, bool */
-
-        } else if (c <= 0x8f) {
-            n = 2 * (size_t) (c & 0x0f);
-
-        } else if (c <= 0x9f) {
-            n = c & 0x0f;
-
-        } else if (c <= 0xbf) {
-            skip = c & 0x1f;
-
-        } else {
-            switch (c) {
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xca: case 0xce: case 0xd2: skip = 4; break;
-            case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xc4: case 0xc7: case 0xd9: w = 1; break;
-            case 0xc5: case 0xc8: case 0xda: case 0xdc: case 0xde: w = 2;
-                break;
-            case 0xc6: case 0xc9: case 0xdb: case 0xdd: case 0xdf: w = 4;
-                break;
-            default:
-                return -1;
-            }
-
-            if (w != 0) {
-                if (w > len - pos) {
-                    return -1;
-                }
-
-                for (i = 0; i < w; i++) {
-                    n = n << 8 | p[pos++];
-                }
-
-                if (c == 0xdc || c == 0xdd) {
-                    /* array: n elements */
-
-                } else if (c == 0xde || c == 0xdf) {
-                    n *= 2;
-
-                } else {
-                    /* bytes: ext has a type byte after the length */
-                    skip = n + (c >= 0xc7 && c <= 0xc9);
-                    n = 0;
-                }
-            }
-        }
-
-        if (skip > len - pos || n > len - pos) {
-            return -1;
-        }
-
-        pos += skip;
-        items += n;
-    }
-
-    return 0;
-}
-
-
 int
 uco_journal_decode(const void *p, size_t len, uco_journal_rec_t *r)
 {
@@ -606,7 +512,11 @@ uco_journal_decode(const void *p, size_t len, uco_journal_rec_t *r)
     off = 0;
     rc = UCO_JOURNAL_ERECORD;
 
-    if (len > UCO_JOURNAL_RECORD_MAX || uco_journal_sane(p, len) != 0) {
+    /* before msgpack-c allocates what the record claims */
+    if (len > UCO_JOURNAL_RECORD_MAX
+        || uco_msgpack_skip(p, (const uint8_t *) p + len, 0, 1)
+           != (const uint8_t *) p + len)
+    {
         goto done;
     }
 

@@ -52,29 +52,84 @@ uco_msgpack_skip(const uint8_t *p, const uint8_t *end, int depth,
 
     switch (b) {
 
-    case 0xc0: case 0xc2: case 0xc3:               /* nil, false, true */
+    case 0xc0:                                     /* nil */
+    case 0xc2:                                     /* false */
+    case 0xc3:                                     /* true */
         return p;
 
-    case 0xcc: case 0xd0: skip = 1; goto bytes;    /* (u)int 8 */
-    case 0xcd: case 0xd1: skip = 2; goto bytes;
-    case 0xce: case 0xd2: case 0xca: skip = 4; goto bytes;
-    case 0xcf: case 0xd3: case 0xcb: skip = 8; goto bytes;
+    case 0xcc:                                     /* uint 8 */
+    case 0xd0:                                     /* int 8 */
+        skip = 1;
+        goto bytes;
 
-    case 0xd4: skip = 2; goto bytes;               /* fixext: type, data */
-    case 0xd5: skip = 3; goto bytes;
-    case 0xd6: skip = 5; goto bytes;
-    case 0xd7: skip = 9; goto bytes;
-    case 0xd8: skip = 17; goto bytes;
+    case 0xcd:                                     /* uint 16 */
+    case 0xd1:                                     /* int 16 */
+    case 0xd4:                                     /* fixext 1 */
+        skip = 2;
+        goto bytes;
 
-    case 0xc4: case 0xd9: n = 1; break;            /* bin, str 8 */
-    case 0xc5: case 0xda: n = 2; break;
-    case 0xc6: case 0xdb: n = 4; break;
+    case 0xd5:                                     /* fixext 2 */
+        skip = 3;
+        goto bytes;
 
-    case 0xc7: n = 1; skip = 1; break;             /* ext: +1 type byte */
-    case 0xc8: n = 2; skip = 1; break;
-    case 0xc9: n = 4; skip = 1; break;
+    case 0xca:                                     /* float 32 */
+    case 0xce:                                     /* uint 32 */
+    case 0xd2:                                     /* int 32 */
+        skip = 4;
+        goto bytes;
 
-    case 0xdc: case 0xdd: case 0xde: case 0xdf:    /* array, map 16/32 */
+    case 0xd6:                                     /* fixext 4 */
+        skip = 5;
+        goto bytes;
+
+    case 0xcb:                                     /* float 64 */
+    case 0xcf:                                     /* uint 64 */
+    case 0xd3:                                     /* int 64 */
+        skip = 8;
+        goto bytes;
+
+    case 0xd7:                                     /* fixext 8 */
+        skip = 9;
+        goto bytes;
+
+    case 0xd8:                                     /* fixext 16 */
+        skip = 17;
+        goto bytes;
+
+    case 0xc4:                                     /* bin 8 */
+    case 0xd9:                                     /* str 8 */
+        n = 1;
+        break;
+
+    case 0xc5:                                     /* bin 16 */
+    case 0xda:                                     /* str 16 */
+        n = 2;
+        break;
+
+    case 0xc6:                                     /* bin 32 */
+    case 0xdb:                                     /* str 32 */
+        n = 4;
+        break;
+
+    case 0xc7:                                     /* ext 8: +1 type byte */
+        n = 1;
+        skip = 1;
+        break;
+
+    case 0xc8:                                     /* ext 16 */
+        n = 2;
+        skip = 1;
+        break;
+
+    case 0xc9:                                     /* ext 32 */
+        n = 4;
+        skip = 1;
+        break;
+
+    case 0xdc:                                     /* array 16 */
+    case 0xdd:                                     /* array 32 */
+    case 0xde:                                     /* map 16 */
+    case 0xdf:                                     /* map 32 */
         i = (b == 0xdc || b == 0xde) ? 2 : 4;
 
         if ((uint64_t) (end - p) < i) {

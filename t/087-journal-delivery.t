@@ -60,7 +60,7 @@ sub journal_start {
         open STDOUT, '>>', $LOG;
         open STDERR, '>&', \*STDOUT;
         exec $LOADER, 'journal', '--ring', $JDIR, '--db',
-            Uco::Test::conninfo(),
+            pg_conninfo(),
             '--redis', "127.0.0.1:$rport", '--spool', $SPOOL,
             '--interval', '0.01', '--timeout', '0.5'
             or POSIX::_exit(127);
@@ -200,7 +200,7 @@ my $locker = fork // die "fork: $!\n";
 if ($locker == 0) {
     open STDOUT, '>', '/dev/null';
     open STDERR, '>&', \*STDOUT;
-    exec 'psql', '-X', '-q', '-d', Uco::Test::conninfo(),
+    exec 'psql', '-X', '-q', '-d', pg_conninfo(),
         '-c', 'BEGIN; LOCK TABLE uco.decision; '
         . 'SELECT pg_sleep(60)' or POSIX::_exit(127);
 }
