@@ -59,18 +59,20 @@ ngx_http_uco_journal_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    /* the size is the records' room; the 4 KiB header comes on top */
     nslots = UCO_JOURNAL_MIN_SLOTS;
 
     while (uco_journal_size(nslots * 2) != 0
-           && uco_journal_size(nslots * 2) <= jc->size)
+           && nslots * 2 * UCO_JOURNAL_SLOT_SIZE <= jc->size)
     {
         nslots *= 2;
     }
 
-    if (uco_journal_size(nslots) > jc->size) {
+    if (nslots * UCO_JOURNAL_SLOT_SIZE > jc->size) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"uco_journal_size\" must be at least %uL",
-                           uco_journal_size(UCO_JOURNAL_MIN_SLOTS));
+                           (uint64_t) UCO_JOURNAL_MIN_SLOTS
+                           * UCO_JOURNAL_SLOT_SIZE);
         return NGX_CONF_ERROR;
     }
 
