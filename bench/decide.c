@@ -8,11 +8,12 @@
  * did not touch (cache-cold at millions of cards), and the first 64 keys
  * over and over (cache-hot).  Driven by bench/decide.sh.
  *
- *   bench_decide [-n] SNAPSHOT KEYS PARTNER [REPEATS]
+ *   bench_decide [-n] [-s] SNAPSHOT KEYS PARTNER [REPEATS]
  *
  * KEYS holds "kind TAB value" lines.  -n skips the checksum and record
  * validation (for callgrind, which would spend minutes hashing the
- * file); bench_decide_loop() is the function to collect.
+ * file); bench_decide_loop() is the function to collect.  -s maps the
+ * file without the huge-page advice the module gives.
  */
 
 #include <stdio.h>
@@ -38,6 +39,7 @@ typedef struct {
 
 
 static double bench_now(void);
+static void bench_mapping(const void *p);
 static bench_key_t *bench_read_keys(const char *path, size_t *n);
 uint64_t bench_decide_loop(const uco_snap_t *s, const bench_key_t *keys,
     size_t n, size_t rounds, uint64_t partner, const uco_snap_when_t *w,
@@ -52,6 +54,36 @@ bench_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
 
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+
+/* how much of the mapping at p the kernel maps with 2 MiB pages */
+
+static void
+bench_mapping(const void *p)
+{
+    char           line[256];
+    FILE          *f;
+    unsigned long  lo, hi, kb;
+    int            in;
+
+    f = fopen("/proc/self/smaps", "r");
+    if (f == NULL) {
+        return;
+    }
+
+    in = 0;
+
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '/')) {
+            in = (unsigned long) p >= lo && (unsigned long) p < hi;
+
+        } else if (in && sscanf(line, "FilePmdMapped: %lu kB", &kb) == 1) {
+            printf("mapped with 2 MiB pages: %lu MiB\n", kb / 1024);
+        }
+    }
+
+    fclose(f);
 }
 
 
@@ -163,10 +195,10 @@ bench_decide_loop(const uco_snap_t *s, const bench_key_t *keys, size_t n,
 int
 main(int argc, char **argv)
 {
-    int                rc, fd, verify;
+    int                rc, fd, verify, huge;
     void              *p;
     double             t0, t1, t2;
-    size_t             n, hot, rounds;
+    size_t             n, hot, rounds, i;
     uint64_t           partner, sum, counts[UCO_DECISION_CARD_UNKNOWN + 1];
     uco_snap_t         s;
     struct stat        st;
@@ -174,16 +206,23 @@ main(int argc, char **argv)
     uco_snap_when_t    w;
 
     verify = 1;
+    huge = 1;
 
-    if (argc > 1 && strcmp(argv[1], "-n") == 0) {
-        verify = 0;
+    while (argc > 1 && argv[1][0] == '-') {
+        if (strcmp(argv[1], "-n") == 0) {
+            verify = 0;
+
+        } else if (strcmp(argv[1], "-s") == 0) {
+            huge = 0;
+        }
+
         argc--;
         argv++;
     }
 
     if (argc < 4) {
-        fprintf(stderr, "usage: bench_decide [-n] SNAPSHOT KEYS PARTNER "
-                "[REPEATS]\n");
+        fprintf(stderr, "usage: bench_decide [-n] [-s] SNAPSHOT KEYS "
+                "PARTNER [REPEATS]\n");
         return 2;
     }
 
@@ -196,11 +235,20 @@ main(int argc, char **argv)
         return 2;
     }
 
-    /* the pages a long-running worker has touched: no faults timed */
-    p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         perror("mmap");
         return 2;
+    }
+
+    /* as the module maps it (ngx_http_uco_snapshot.c), unless -s */
+    if (huge) {
+        (void) madvise(p, st.st_size, MADV_HUGEPAGE);
+    }
+
+    /* the pages a long-running worker has touched: no faults timed */
+    for (i = 0; i < (size_t) st.st_size; i += 4096) {
+        (void) ((volatile const uint8_t *) p)[i];
     }
 
     rc = verify ? uco_snap_check(&s, p, st.st_size)
@@ -228,9 +276,12 @@ main(int argc, char **argv)
     sum += bench_decide_loop(&s, keys, hot, rounds, partner, &w, counts);
     t2 = bench_now();
 
-    printf("cards %llu, identifier slots %llu, file %lld bytes\n",
-           (unsigned long long) s.ncards, (unsigned long long) s.nidents,
-           (long long) st.st_size);
+    printf("cards %llu, identifier slots %llu + %llu short, file %lld "
+           "bytes, %s\n", (unsigned long long) s.ncards,
+           (unsigned long long) s.nidents,
+           (unsigned long long) s.nshort_idents, (long long) st.st_size,
+           huge ? "huge-page advice" : "no huge-page advice");
+    bench_mapping(p);
     printf("random keys (cache-cold): %zu decisions, %.1f ns/decision\n",
            n, (t1 - t0) * 1e9 / n);
     printf("repeated keys (%zu, cache-hot): %zu decisions, "

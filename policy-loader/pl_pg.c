@@ -95,6 +95,11 @@ pl_pg_connect(pl_pg_t *pg)
         goto failed;
     }
 
+    /* whole-table reads: JIT compiling costs more than it gains */
+    if (pl_pg_exec(pg, "SET jit = off") != PL_OK) {
+        goto failed;
+    }
+
     return PL_OK;
 
 failed:

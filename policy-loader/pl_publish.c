@@ -424,6 +424,16 @@ pl_publish_begin(pl_publish_t *p, size_t size, void **buf)
         goto failed;
     }
 
+#ifdef MADV_HUGEPAGE
+    /*
+     * Page cache filled through a huge-page mapping is kept in 2 MiB
+     * folios, which nginx workers can then map with 2 MiB pages; the
+     * random identifier inserts of the build take fewer TLB misses too.
+     * Advice only: failure changes nothing.
+     */
+    (void) madvise(p->buf, size, MADV_HUGEPAGE);
+#endif
+
     *buf = p->buf;
 
     return PL_OK;

@@ -156,7 +156,8 @@ many(void)
         many_value(i, &x, v);
 
         if (i < 5000) {
-            c[i].id = i + 1;
+            /* gaps and a jump: interpolation must not be fooled */
+            c[i].id = (i + 1) * 3 + (i >= 2500 ? 1000000 : 0);
             c[i].status = UCO_CARD_ACTIVE;
             c[i].kind = UCO_CARD_BANK;
 
@@ -184,12 +185,22 @@ many(void)
                      key);
 
         if (i < 5000) {
-            good = uco_snap_find_card(&s, key, &card) && card == i;
+            good = uco_snap_find_card(&s, key, &card) && card == i
+                   && uco_snap_find_card_id(&s, c[i].id, &card) && card == i
+                   && !uco_snap_find_card_id(&s, c[i].id + 1, &card);
 
         } else {
             good = !uco_snap_find_card(&s, key, &card);
         }
     }
+
+    good = good && !uco_snap_find_card_id(&s, 0, &card)
+           && !uco_snap_find_card_id(&s, UINT64_MAX, &card);
+
+    /* cards out of id order are refused */
+    c[7].id = c[9].id;
+    good = good && uco_snap_seal(buf, 1, 1, 1) == UCO_SNAP_OK
+           && uco_snap_check(&s, buf, size) == UCO_SNAP_ERECORD;
 
     free(buf);
 
@@ -306,7 +317,8 @@ main(void)
     ok(uco_snap_key_is_short(k1) && !uco_snap_key_is_short(k2),
        "14 digits are short, a 15th non-zero digit long");
 
-    ok(many(), "5000 identifiers all found, 5000 unknown ones not");
+    ok(many(), "5000 identifiers all found, 5000 unknown ones not; cards "
+       "by id; cards out of order refused");
 
     /* partners and terminals */
     ok(uco_snap_find_partner(&s, 1002) != NULL
