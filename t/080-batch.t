@@ -64,6 +64,16 @@ location = /v1/small {
     client_body_buffer_size 1k;
     client_max_body_size 4k;
 }
+# the recipe of docs/directives.md: nginx's own 413 as uco's JSON error
+location = /v1/small-json {
+    uco_eligibility;
+    client_max_body_size 4k;
+    error_page 413 = @uco_body_too_large;
+}
+location @uco_body_too_large {
+    default_type application/json;
+    return 413 '{"error":"body_too_large","message":"the request body is larger than client_max_body_size"}';
+}
 CONF
 
 # ---------------------------------------------------------------- helpers
@@ -238,6 +248,9 @@ is("$r->{status} $r->{body}", '200 [' . join(',', @want) . ']',
     'a 2.5 kB body kept in a temporary file');
 $r = post('/v1/small', 'application/json', $padded . (' ' x 2000));
 is($r->{status}, 413, 'over client_max_body_size: nginx\'s 413');
+$r = post('/v1/small-json', 'application/json', $padded . (' ' x 2000));
+is_error($r, 413, 'body_too_large',
+    'with the error_page recipe, that 413 is a JSON error');
 
 # chunked, in three pieces (http_request would add a Content-Length)
 my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
