@@ -42,13 +42,7 @@ CONF
 # req.lua ARG: "1" a GET; "N" a JSON batch of N; "Nm" the same, answered
 # in msgpack
 bench_batch_lua() {
-    cat > "$run/req.lua" <<LUA
-math.randomseed(42)
-local kinds, values = {}, {}
-for line in io.lines("$run/keys") do
-    local k, v = line:match("^(%a+)\t(%w+)$")
-    kinds[#kinds + 1] = k; values[#values + 1] = v
-end
+    { bench_lua_keys; cat <<LUA
 local n, mp = 1, false
 local auth = "Bearer $partner.bench-secret-$partner"
 init = function(args)
@@ -73,6 +67,7 @@ request = function()
         "[" .. table.concat(parts, ",") .. "]")
 end
 LUA
+    } > "$run/req.lua"
 }
 
 bench_batch_report() {

@@ -54,20 +54,7 @@ bench_journal_report() {
     "$top/build/policy-loader" journal --ring "$jdir" --db "$db" \
         --spool "$run/spool" >"$run/journal.log" 2>&1 &
     bench_pids+=($!)
-    cat > "$run/req.lua" <<LUA
-math.randomseed(42)
-local kinds, values = {}, {}
-for line in io.lines("$run/keys") do
-    local k, v = line:match("^(%a+)\t(%w+)$")
-    kinds[#kinds + 1] = k; values[#values + 1] = v
-end
-request = function()
-    local i = math.random(1, #values)
-    return wrk.format("GET", "/v1/eligibility?kind=" .. kinds[i]
-        .. "&amount=150000&terminal=till-1&card=" .. values[i],
-        {["Authorization"] = "Bearer $partner.bench-secret-$partner"})
-end
-LUA
+    bench_req_lua "&amount=150000&terminal=till-1"
     curl -s -H "Authorization: Bearer $partner.bench-secret-$partner" \
         "http://127.0.0.1:$((port + 1))/v1/eligibility?kind=$(head -n 1 "$run/keys" | sed 's/\t/\&card=/')&amount=150000"
     echo

@@ -189,20 +189,29 @@ CONF
     sleep 0.5
 }
 
-# bench_req_lua: $run/req.lua, random identifiers from $run/keys
-bench_req_lua() {
-    cat > "$run/req.lua" <<LUA
+# bench_lua_keys: the start of a wrk script, the identifiers of
+# $run/keys in kinds[] and values[]
+bench_lua_keys() {
+    cat <<LUA
 math.randomseed(42)
 local kinds, values = {}, {}
 for line in io.lines("$run/keys") do
     local k, v = line:match("^(%a+)\t(%w+)$")
     kinds[#kinds + 1] = k; values[#values + 1] = v
 end
+LUA
+}
+
+# bench_req_lua [PARAMS]: $run/req.lua, GETs of random identifiers from
+# $run/keys, with PARAMS ("&amount=...") before the card
+bench_req_lua() {
+    { bench_lua_keys; cat <<LUA
 request = function()
     local i = math.random(1, #values)
     return wrk.format("GET", "/v1/eligibility?kind=" .. kinds[i]
-        .. "&card=" .. values[i],
+        .. "${1:-}&card=" .. values[i],
         {["Authorization"] = "Bearer $partner.bench-secret-$partner"})
 end
 LUA
+    } > "$run/req.lua"
 }
