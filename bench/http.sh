@@ -51,7 +51,7 @@ bench_wrk() {
 }
 
 bench_http_report() {
-    local t r c n i baseline_rps uco_rps baseline_cpu uco_cpu
+    local i
     bench_nginx 1
     cat > "$run/req.lua" <<LUA
 math.randomseed(42)
@@ -80,16 +80,7 @@ LUA
         bench_wrk baseline /baseline
         bench_wrk uco /v1/eligibility
     done
-    for n in baseline uco; do
-        read -r t r c < "$run/$n"
-        eval "${n}_rps=$(echo "$r / $t" | bc)"
-        eval "${n}_cpu=$(echo "$c * 10000000 / $r" | bc)"
-        echo "$n total: $r requests, $(echo "$r / $t" | bc) req/s," \
-             "worker CPU $(echo "$c * 10000000 / $r" | bc) ns/req"
-    done
-    echo "ratio uco/baseline: rate" \
-         "$(echo "scale=3; $uco_rps / $baseline_rps" | bc)," \
-         "CPU per request $(echo "scale=3; $uco_cpu / $baseline_cpu" | bc)"
+    bench_compare baseline uco
 }
 
 # each worker's share of the snapshot mapping (2 workers, after a run)

@@ -38,7 +38,7 @@ CONF
 }
 
 bench_journal_report() {
-    local i n t r c off_rps on_rps off_cpu on_cpu
+    local i
     echo "append microbenchmark (2 processes, 2 000 000 appends each):"
     "$top/build/bench_journal_append" 2 2000000 | sed 's/^/  /'
 
@@ -65,15 +65,7 @@ bench_journal_report() {
         bench_round journal-on "http://127.0.0.1:$((port + 1))/" \
             "$run/on/logs/nginx.pid"
     done
-    for n in off on; do
-        read -r t r c < "$run/journal-$n"
-        eval "${n}_rps=$(echo "$r / $t" | bc)"
-        eval "${n}_cpu=$(echo "$c * 10000000 / $r" | bc)"
-        echo "journal $n total: $r requests, $(echo "$r / $t" | bc) req/s," \
-             "worker CPU $(echo "$c * 10000000 / $r" | bc) ns/req"
-    done
-    echo "ratio on/off: rate $(echo "scale=3; $on_rps / $off_rps" | bc)," \
-         "CPU per request $(echo "scale=3; $on_cpu / $off_cpu" | bc)"
+    bench_compare journal-off journal-on
     sleep 2
     echo "ring: $("$top/tools/journal-dump" "$jdir/journal.ring" | head -n 1)"
     echo "policy-loader journal CPU: $(awk '{print ($14 + $15) / 100}' \

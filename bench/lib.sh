@@ -142,6 +142,22 @@ bench_round() {
 }
 
 # true when the calling script is run, not sourced by bench/all.sh
+# bench_compare BASE NEW: the totals of the rounds in $run/BASE and
+# $run/NEW ("seconds requests worker-ticks"), and NEW's ratios to BASE
+bench_compare() {
+    local n t r c
+    local -A rps cpu
+    for n in "$1" "$2"; do
+        read -r t r c < "$run/$n"
+        rps[$n]=$(echo "$r / $t" | bc)
+        cpu[$n]=$(echo "$c * 10000000 / $r" | bc)
+        echo "$n total: $r requests, ${rps[$n]} req/s," \
+             "worker CPU ${cpu[$n]} ns/req"
+    done
+    echo "ratio $2/$1: rate $(echo "scale=3; ${rps[$2]} / ${rps[$1]}" | bc)," \
+         "CPU per request $(echo "scale=3; ${cpu[$2]} / ${cpu[$1]}" | bc)"
+}
+
 bench_main() { [ "${BASH_SOURCE[1]}" = "$0" ]; }
 
 # --- the freshness benchmarks (propagation.sh, hotswap.sh) ---
