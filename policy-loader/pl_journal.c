@@ -17,8 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
-#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -29,6 +27,7 @@
 #include "pl_spool.h"
 #include "pl_redis.h"
 #include "pl_journal_pg.h"
+#include "pl_loop.h"
 
 
 #define PL_JOURNAL_RING         "journal.ring"
@@ -36,8 +35,6 @@
 #define PL_JOURNAL_SPOOL_DIR    "/var/spool/uco"
 #define PL_JOURNAL_SPOOL_MAX    (1024ULL * 1024 * 1024)
 #define PL_JOURNAL_MAXLEN       10000000ULL
-#define PL_JOURNAL_BACKOFF_MIN  500     /* ms */
-#define PL_JOURNAL_BACKOFF_MAX  30000
 #define PL_JOURNAL_STUCK        5000    /* ms a claimed slot may take */
 
 #define PL_EXIT_OK              0
@@ -130,12 +127,6 @@ static int pl_journal_try(pl_journal_t *jn, pl_jsink_t *s,
 static void pl_journal_stats(pl_journal_t *jn);
 static int pl_journal_to_pg(void *ctx, const pl_jbatch_t *b);
 static int pl_journal_to_redis(void *ctx, const pl_jbatch_t *b);
-static long long pl_journal_now(void);
-static void pl_journal_sleep(unsigned ms);
-static void pl_journal_signal(int signo);
-
-
-static volatile sig_atomic_t  pl_journal_stop;
 
 
 static const struct option  pl_journal_options_list[] = {
@@ -184,9 +175,8 @@ pl_journal_usage(FILE *out)
 int
 pl_journal_main(int argc, char **argv)
 {
-    int               rc;
-    pl_journal_t     *jn;
-    struct sigaction  sa;
+    int            rc;
+    pl_journal_t  *jn;
 
     jn = calloc(1, sizeof(pl_journal_t));
     if (jn == NULL) {
@@ -209,15 +199,12 @@ pl_journal_main(int argc, char **argv)
 
     pl_log_init(jn->verbose ? PL_LOG_DEBUG : PL_LOG_INFO, 0);
 
-    memset(&sa, 0, sizeof(sa));
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = pl_journal_signal;
-    (void) sigaction(SIGTERM, &sa, NULL);
-    (void) sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    (void) sigaction(SIGPIPE, &sa, NULL);
-
     rc = PL_EXIT_FAILED;
+
+    if (pl_loop_signals() != PL_OK) {
+        pl_log(PL_LOG_ERROR, "journal: sigaction: %s", strerror(errno));
+        goto done;
+    }
 
     if (pl_journal_setup(jn) != PL_OK) {
         pl_log(PL_LOG_ERROR, "journal: %s", jn->errstr);
@@ -229,9 +216,9 @@ pl_journal_main(int argc, char **argv)
            jn->ring_path, jn->jp ? " postgresql" : "",
            jn->rd ? " redis" : "");
 
-    while (!pl_journal_stop) {
+    while (!pl_loop_stop) {
         if (pl_journal_tick(jn) == 0) {
-            pl_journal_sleep(jn->interval);
+            pl_loop_sleep(jn->interval, NULL, NULL);
         }
     }
 
@@ -570,7 +557,7 @@ pl_journal_map(pl_journal_t *jn)
     long long    now;
     struct stat  st;
 
-    now = pl_journal_now();
+    now = pl_loop_now();
 
     if (jn->map != NULL && now - jn->ring_checked < 1000) {
         return PL_OK;
@@ -651,7 +638,7 @@ pl_journal_tick(pl_journal_t *jn)
 
     if (pl_journal_map(jn) != PL_OK) {
         pl_log(PL_LOG_WARN, "journal: %s; retrying", jn->errstr);
-        pl_journal_sleep(1000);
+        pl_loop_sleep(1000, NULL, NULL);
         return 0;
     }
 
@@ -724,7 +711,7 @@ pl_journal_replay(pl_journal_t *jn, pl_jsink_t *s)
     const uint8_t *recs[PL_JOURNAL_BATCH];
     uint32_t      lens[PL_JOURNAL_BATCH];
 
-    if (s->spool->records == 0 || pl_journal_now() < s->retry_at) {
+    if (s->spool->records == 0 || pl_loop_now() < s->retry_at) {
         return 0;
     }
 
@@ -733,7 +720,7 @@ pl_journal_replay(pl_journal_t *jn, pl_jsink_t *s)
         != PL_OK)
     {
         pl_log(PL_LOG_ERROR, "journal: %s", s->spool->errstr);
-        s->retry_at = pl_journal_now() + PL_JOURNAL_BACKOFF_MAX;
+        s->retry_at = pl_loop_now() + PL_LOOP_BACKOFF_MAX;
         return 0;
     }
 
@@ -803,7 +790,7 @@ pl_journal_drain(pl_journal_t *jn)
         rc = uco_journal_read(&jn->ring, pos, &rec, &len);
 
         if (rc == UCO_JOURNAL_BUSY) {
-            now = pl_journal_now();
+            now = pl_loop_now();
 
             if (jn->busy_pos != pos || jn->busy_since == 0) {
                 jn->busy_pos = pos;
@@ -847,7 +834,7 @@ pl_journal_drain(pl_journal_t *jn)
     for (i = 0; i < jn->nsinks; i++) {
         if (b->n != 0 && pl_journal_take(jn, &jn->sinks[i], b) != PL_OK) {
             /* not taken, not spooled: read the batch again later */
-            pl_journal_sleep(PL_JOURNAL_BACKOFF_MIN);
+            pl_loop_sleep(PL_LOOP_BACKOFF_MIN, NULL, NULL);
             return 0;
         }
     }
@@ -892,7 +879,7 @@ pl_journal_try(pl_journal_t *jn, pl_jsink_t *s, const pl_jbatch_t *b)
 
     (void) jn;
 
-    now = pl_journal_now();
+    now = pl_loop_now();
 
     if (now < s->retry_at) {
         return PL_ERR;
@@ -910,10 +897,7 @@ pl_journal_try(pl_journal_t *jn, pl_jsink_t *s, const pl_jbatch_t *b)
         return PL_OK;
     }
 
-    s->backoff = s->backoff == 0 ? PL_JOURNAL_BACKOFF_MIN : s->backoff * 2;
-    if (s->backoff > PL_JOURNAL_BACKOFF_MAX) {
-        s->backoff = PL_JOURNAL_BACKOFF_MAX;
-    }
+    s->backoff = pl_loop_backoff(s->backoff);
 
     s->retry_at = now + s->backoff;
 
@@ -940,43 +924,3 @@ pl_journal_to_redis(void *ctx, const pl_jbatch_t *b)
     return pl_redis_deliver(ctx, b);
 }
 
-
-static long long
-pl_journal_now(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
-static void
-pl_journal_sleep(unsigned ms)
-{
-    sigset_t         block, old;
-    struct timespec  ts;
-
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigprocmask(SIG_BLOCK, &block, &old);
-
-    if (!pl_journal_stop) {
-        ts.tv_sec = ms / 1000;
-        ts.tv_nsec = (long) (ms % 1000) * 1000000;
-        (void) ppoll(NULL, 0, &ts, &old);
-    }
-
-    sigprocmask(SIG_SETMASK, &old, NULL);
-}
-
-
-static void
-pl_journal_signal(int signo)
-{
-    (void) signo;
-
-    pl_journal_stop = 1;
-}

@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <time.h>
 
 #include "uco_snap.h"
@@ -29,10 +27,8 @@
 #include "pl_inspect.h"
 #include "pl_metrics.h"
 #include "pl_journal.h"
+#include "pl_loop.h"
 
-
-#define PL_BACKOFF_MIN      500     /* ms */
-#define PL_BACKOFF_MAX      30000
 
 /* the channel uco.log_change() notifies, sql/migrations/0001_core.sql */
 #define PL_MAIN_CHANNEL     "uco_change"
@@ -64,12 +60,7 @@ static int pl_main_build(pl_main_t *m);
 static int pl_main_patch(pl_main_t *m);
 static long pl_main_ms(const struct timespec *since);
 static void pl_main_sleep(pl_main_t *m, unsigned ms, int wake);
-static int pl_main_signals(void);
-static void pl_main_signal(int signo);
-
-
-/* set from the signal handler only; everything else is in pl_main_t */
-static volatile sig_atomic_t  pl_main_stop;
+static int pl_main_wait(void *ctx, unsigned ms, const sigset_t *mask);
 
 
 int
@@ -150,14 +141,14 @@ pl_main_mode(pl_main_t *m)
 static int
 pl_main_run(pl_main_t *m)
 {
-    if (pl_main_signals() != PL_OK) {
+    if (pl_loop_signals() != PL_OK) {
         pl_log(PL_LOG_ERROR, "sigaction: %s", strerror(errno));
         return PL_EXIT_FAILED;
     }
 
     m->pub = pl_publish_new(m->cf.dir, m->cf.file_mode, m->cf.keep);
     m->pg = pl_pg_new(m->cf.conninfo);
-    m->build = pl_build_new(&pl_main_stop);
+    m->build = pl_build_new(&pl_loop_stop);
     m->patch = pl_patch_new();
 
     if (m->pub == NULL || m->pg == NULL || m->build == NULL
@@ -216,7 +207,7 @@ pl_main_daemon(pl_main_t *m)
 
     backoff = 0;
 
-    while (!pl_main_stop) {
+    while (!pl_loop_stop) {
 
         if (pl_main_tick(m) == PL_OK) {
             backoff = 0;
@@ -232,10 +223,7 @@ pl_main_daemon(pl_main_t *m)
                 pl_pg_close(m->pg);
             }
 
-            backoff = backoff == 0 ? PL_BACKOFF_MIN : backoff * 2;
-            if (backoff > PL_BACKOFF_MAX) {
-                backoff = PL_BACKOFF_MAX;
-            }
+            backoff = pl_loop_backoff(backoff);
 
             pl_log(m->err == PL_ECONN ? PL_LOG_WARN : PL_LOG_ERROR,
                    "%s; retrying in %u.%u s", m->errstr, backoff / 1000,
@@ -491,68 +479,21 @@ pl_main_ms(const struct timespec *since)
 
 
 /*
- * The stop signals are blocked except inside ppoll(), which unblocks
- * them atomically: one that arrives just before the sleep ends it at
- * once instead of being noticed a whole interval later.  With wake, a
- * notification from the database ends it too; a back-off is not cut
- * short by one.
+ * With wake, a notification from the database ends the sleep too; a
+ * back-off is not cut short by one.
  */
 
 static void
 pl_main_sleep(pl_main_t *m, unsigned ms, int wake)
 {
-    sigset_t         block, old;
-    struct timespec  ts;
-
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigprocmask(SIG_BLOCK, &block, &old);
-
-    if (!pl_main_stop && !wake) {
-        ts.tv_sec = ms / 1000;
-        ts.tv_nsec = (long) (ms % 1000) * 1000000;
-        (void) ppoll(NULL, 0, &ts, &old);
-
-    } else if (!pl_main_stop && pl_pg_wait(m->pg, ms, &old)) {
+    if (pl_loop_sleep(ms, wake ? pl_main_wait : NULL, m->pg)) {
         pl_log(PL_LOG_DEBUG, "woken by the database");
     }
-
-    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
-
-/* no SA_RESTART: a signal interrupts the sleep */
 
 static int
-pl_main_signals(void)
+pl_main_wait(void *ctx, unsigned ms, const sigset_t *mask)
 {
-    struct sigaction  sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = pl_main_signal;
-
-    if (sigaction(SIGTERM, &sa, NULL) == -1
-        || sigaction(SIGINT, &sa, NULL) == -1)
-    {
-        return PL_ERR;
-    }
-
-    sa.sa_handler = SIG_IGN;
-
-    if (sigaction(SIGPIPE, &sa, NULL) == -1) {
-        return PL_ERR;
-    }
-
-    return PL_OK;
-}
-
-
-static void
-pl_main_signal(int signo)
-{
-    (void) signo;
-
-    pl_main_stop = 1;
+    return pl_pg_wait(ctx, ms, mask);
 }
