@@ -62,6 +62,7 @@ typedef struct {
 struct ngx_http_uco_metrics_s {
     ngx_http_uco_counter_t           swaps;
     ngx_http_uco_counter_t           refused;
+    ngx_http_uco_counter_t           fallbacks;
     ngx_http_uco_counter_t           auth[NGX_HTTP_UCO_AUTH_LAST];
     ngx_atomic_t                     status[NGX_HTTP_UCO_STATUSES];
     ngx_http_uco_counter_t           npartners;
@@ -295,8 +296,20 @@ ngx_http_uco_metrics_snapshot(ngx_http_uco_main_conf_t *umcf,
         return;
     }
 
-    (void) ngx_atomic_fetch_add(event == NGX_HTTP_UCO_SNAPSHOT_SWAP
-                                ? &m->swaps.n : &m->refused.n, 1);
+    switch (event) {
+
+    case NGX_HTTP_UCO_SNAPSHOT_SWAP:
+        (void) ngx_atomic_fetch_add(&m->swaps.n, 1);
+        break;
+
+    case NGX_HTTP_UCO_SNAPSHOT_REFUSED:
+        (void) ngx_atomic_fetch_add(&m->refused.n, 1);
+        break;
+
+    default: /* NGX_HTTP_UCO_SNAPSHOT_FALLBACK */
+        (void) ngx_atomic_fetch_add(&m->fallbacks.n, 1);
+        break;
+    }
 }
 
 
@@ -423,6 +436,13 @@ ngx_http_uco_metrics_handler(ngx_http_request_t *r)
             "workers.");
     p = ngx_slprintf(p, last, "uco_snapshot_refused_total %uA\n",
                      m->refused.n);
+
+    p = ngx_http_uco_metrics_head(p, last, "uco_snapshot_fallbacks_total",
+            "counter", "Workers that found the published generation "
+            "invalid and serve the newest valid older one kept, summed "
+            "over workers.");
+    p = ngx_slprintf(p, last, "uco_snapshot_fallbacks_total %uA\n",
+                     m->fallbacks.n);
 
     p = ngx_http_uco_metrics_snapshot_page(r, cur, p, last);
 
@@ -675,7 +695,7 @@ ngx_http_uco_status_handler(ngx_http_request_t *r)
                               pending->generation);
     }
 
-    if (st->refused != 0 && pending == NULL) {
+    if (st->refused != 0) {
         b->last = ngx_sprintf(b->last, ",\"refused_generation\":%uL",
                               st->refused);
     }

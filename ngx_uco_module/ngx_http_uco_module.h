@@ -25,6 +25,12 @@
 /* bytes hashed per event-loop turn while a new generation is validated */
 #define NGX_HTTP_UCO_VERIFY_CHUNK  (4 * 1024 * 1024)
 
+/*
+ * Older generations a worker tries, newest first, when the published one
+ * is refused (the loader keeps 3 by default, --keep)
+ */
+#define NGX_HTTP_UCO_FALLBACK_MAX  16
+
 
 /* partner slots in the metrics zone when uco_metrics_partners is unset */
 #define NGX_HTTP_UCO_METRICS_PARTNERS  1024
@@ -35,6 +41,7 @@ typedef struct {
     u_char                  *map;
     size_t                   len;
     uint64_t                 generation;
+    ngx_uint_t               fallback;  /* older than the refused one */
     uco_snap_t               snap;
     uco_snap_verify_t        verify;
 } ngx_http_uco_snap_t;
@@ -55,7 +62,9 @@ typedef struct {
     time_t                   ctl_checked;
     ngx_http_uco_snap_t     *current;
     ngx_http_uco_snap_t     *pending;
-    uint64_t                 refused;
+    uint64_t                 refused;   /* published, refused */
+    uint64_t                 fallback;  /* next older one to try, or 0 */
+    ngx_uint_t               fallback_left;
     ngx_uint_t               stale;     /* last answer was marked stale */
     ngx_event_t              verify_event;
     int32_t                  tz_offset;
@@ -121,7 +130,8 @@ typedef enum {
 
 typedef enum {
     NGX_HTTP_UCO_SNAPSHOT_SWAP = 0,     /* a worker switched generation */
-    NGX_HTTP_UCO_SNAPSHOT_REFUSED       /* a worker refused a generation */
+    NGX_HTTP_UCO_SNAPSHOT_REFUSED,      /* a worker refused a generation */
+    NGX_HTTP_UCO_SNAPSHOT_FALLBACK      /* ... and serves an older kept one */
 } ngx_http_uco_snapshot_event_e;
 
 

@@ -9,6 +9,13 @@
  * in chunks, one per event-loop turn, while the old generation keeps
  * answering.  Requests never keep pointers into a mapping after their
  * handler returns, so the old mapping is released at the swap.
+ *
+ * A published generation this worker refuses (a file damaged on disk, a
+ * format this module does not read) is not tried again until the control
+ * file changes; meanwhile the worker looks for the newest valid
+ * generation the loader kept that is newer than the one it serves, so
+ * that a worker that was idle through some publications does not stay on
+ * data older than its neighbours'.
  */
 
 #include <ngx_config.h>
@@ -23,7 +30,9 @@ static void ngx_http_uco_ctl_open(ngx_http_uco_main_conf_t *umcf,
     ngx_log_t *log);
 static void ngx_http_uco_ctl_close(ngx_http_uco_state_t *st);
 static void ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf,
-    uint64_t generation, ngx_log_t *log);
+    uint64_t generation, ngx_uint_t fallback, ngx_log_t *log);
+static void ngx_http_uco_fallback(ngx_http_uco_main_conf_t *umcf,
+    ngx_log_t *log);
 static ngx_int_t ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf,
     size_t budget, ngx_log_t *log);
 static void ngx_http_uco_verify_handler(ngx_event_t *ev);
@@ -58,7 +67,8 @@ ngx_http_uco_snapshot_init_process(ngx_cycle_t *cycle,
 
     /* before the first request: validate in full, nothing to stall yet */
 
-    ngx_http_uco_start(umcf, g, cycle->log);
+    ngx_http_uco_start(umcf, g, 0, cycle->log);
+    ngx_http_uco_fallback(umcf, cycle->log);
 
     while (st->pending != NULL) {
         if (ngx_http_uco_step(umcf, (size_t) -1, cycle->log) != NGX_AGAIN) {
@@ -124,6 +134,9 @@ ngx_http_uco_snapshot_current(ngx_http_uco_main_conf_t *umcf,
         {
             ngx_http_uco_ctl_close(st);
             ngx_http_uco_ctl_open(umcf, log);
+
+            /* a new control file: the refused generation is tried again */
+            st->refused = 0;
         }
     }
 
@@ -138,7 +151,8 @@ ngx_http_uco_snapshot_current(ngx_http_uco_main_conf_t *umcf,
         && (st->pending == NULL || g != st->pending->generation)
         && g != st->refused)
     {
-        ngx_http_uco_start(umcf, g, log);
+        ngx_http_uco_start(umcf, g, 0, log);
+        ngx_http_uco_fallback(umcf, log);
 
         /* a small file is validated before this very request is served */
         if (st->pending != NULL) {
@@ -277,15 +291,21 @@ ngx_http_uco_ctl_close(ngx_http_uco_state_t *st)
 }
 
 
-/* map generation g and check its header; the checksum comes in steps */
+/*
+ * Map generation g and check its header; the checksum comes in steps.
+ * The published generation (fallback 0) is refused with an [error] line;
+ * an older candidate of the fallback search (fallback 1) at info, and a
+ * missing one silently: the loader keeps only a few.
+ */
 
 static void
 ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
-    ngx_log_t *log)
+    ngx_uint_t fallback, ngx_log_t *log)
 {
     int                    rc;
     void                  *p;
     ngx_fd_t               fd;
+    ngx_uint_t             level;
     ngx_file_info_t        fi;
     ngx_http_uco_snap_t   *s;
     ngx_http_uco_state_t  *st;
@@ -303,7 +323,13 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
         st->pending = NULL;
     }
 
-    st->refused = generation;
+    if (!fallback) {
+        st->refused = generation;
+        st->fallback = 0;
+    }
+
+    level = fallback ? NGX_LOG_INFO : NGX_LOG_ERR;
+    s = NULL;
 
     ngx_snprintf(path, sizeof(path),
                  "%V/" UCO_SNAP_FILE_PREFIX "%020uL" UCO_SNAP_FILE_SUFFIX "%Z",
@@ -311,14 +337,14 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
 
     fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "uco: snapshot generation %uL refused: cannot open "
-                      "\"%s\"", generation, path);
-        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_REFUSED);
-        return;
-    }
+        if (!fallback || ngx_errno != NGX_ENOENT) {
+            ngx_log_error(level, log, ngx_errno,
+                          "uco: snapshot generation %uL refused: cannot "
+                          "open \"%s\"", generation, path);
+        }
 
-    s = NULL;
+        goto refused;
+    }
 
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
@@ -327,7 +353,7 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
     }
 
     if (ngx_file_size(&fi) < (off_t) sizeof(uco_snap_header_t)) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
+        ngx_log_error(level, log, 0,
                       "uco: snapshot generation %uL refused: \"%s\": %s",
                       generation, path,
                       uco_snap_strerror(UCO_SNAP_ETRUNCATED));
@@ -341,6 +367,7 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
 
     s->len = (size_t) ngx_file_size(&fi);
     s->generation = generation;
+    s->fallback = fallback;
 
     p = mmap(NULL, s->len, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
@@ -372,27 +399,66 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
     }
 
     if (rc != UCO_SNAP_OK) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
+        ngx_log_error(level, log, 0,
                       "uco: snapshot generation %uL refused: \"%s\": %s",
                       generation, path, uco_snap_strerror(rc));
         goto done;
     }
 
     st->pending = s;
-    st->refused = 0;
     s = NULL;
 
-done:
-
-    if (st->refused == generation) {
-        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_REFUSED);
+    if (!fallback) {
+        st->refused = 0;
     }
+
+done:
 
     ngx_http_uco_release(s);
 
     if (ngx_close_file(fd) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
                       ngx_close_file_n " \"%s\" failed", path);
+    }
+
+refused:
+
+    if (st->pending == NULL && !fallback) {
+        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_REFUSED);
+
+        st->fallback = generation - 1;
+        st->fallback_left = NGX_HTTP_UCO_FALLBACK_MAX;
+    }
+}
+
+
+/*
+ * After a refusal: start the next older candidate that maps and has a
+ * valid header, newer than the served generation.  Bounded by
+ * NGX_HTTP_UCO_FALLBACK_MAX names in all; the candidate is validated
+ * in steps like any generation.
+ */
+
+static void
+ngx_http_uco_fallback(ngx_http_uco_main_conf_t *umcf, ngx_log_t *log)
+{
+    uint64_t               g, served;
+    ngx_http_uco_state_t  *st;
+
+    st = &umcf->state;
+    served = st->current != NULL ? st->current->generation : 0;
+
+    while (st->pending == NULL && st->fallback > served
+           && st->fallback_left > 0)
+    {
+        g = st->fallback--;
+        st->fallback_left--;
+
+        ngx_http_uco_start(umcf, g, 1, log);
+    }
+
+    if (st->pending == NULL) {
+        st->fallback = 0;
     }
 }
 
@@ -404,6 +470,7 @@ ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf, size_t budget,
     ngx_log_t *log)
 {
     int                    rc;
+    ngx_uint_t             fallback, level;
     ngx_http_uco_snap_t   *s, *old;
     ngx_http_uco_state_t  *st;
 
@@ -419,18 +486,30 @@ ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf, size_t budget,
     uco_snap_verify_free(&s->verify);
     st->pending = NULL;
 
+    fallback = s->fallback;
+
     if (rc != UCO_SNAP_OK) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
+        level = fallback ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, log, 0,
                       "uco: snapshot generation %uL refused: %s; "
                       "still serving generation %uL",
                       s->generation, uco_snap_strerror(rc),
                       st->current ? st->current->generation : 0);
 
-        st->refused = s->generation;
-        ngx_http_uco_release(s);
-        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_REFUSED);
+        if (!fallback) {
+            st->refused = s->generation;
+            st->fallback = s->generation - 1;
+            st->fallback_left = NGX_HTTP_UCO_FALLBACK_MAX;
+            ngx_http_uco_metrics_snapshot(umcf,
+                                          NGX_HTTP_UCO_SNAPSHOT_REFUSED);
+        }
 
-        return NGX_ERROR;
+        ngx_http_uco_release(s);
+
+        ngx_http_uco_fallback(umcf, log);
+
+        return st->pending != NULL ? NGX_AGAIN : NGX_ERROR;
     }
 
     old = st->current;
@@ -441,6 +520,19 @@ ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf, size_t budget,
                   "(%uL cards, %uL partners, %uL programmes)",
                   s->generation, s->snap.ncards, s->snap.npartners,
                   s->snap.nprogrammes);
+
+    if (fallback) {
+        st->fallback = 0;
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "uco: published snapshot generation %uL is refused: "
+                      "serving generation %uL instead, the newest valid "
+                      "one kept; generation %uL is tried again when the "
+                      "control file changes",
+                      st->refused, s->generation, st->refused);
+
+        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_FALLBACK);
+    }
 
     ngx_http_uco_release(old);
     ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_SWAP);
