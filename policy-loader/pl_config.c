@@ -23,20 +23,13 @@ enum {
     PL_OPT_FILE_MODE,
     PL_OPT_ROLLBACK,
     PL_OPT_INSPECT,
-    PL_OPT_LOG_LEVEL,
-    PL_OPT_SYSLOG,
-    PL_OPT_METRICS_FILE,
     PL_OPT_NO_LISTEN
 };
 
-#define PL_CONFIG_FILE_MAX  65536
 
-
-static int pl_config_option(pl_config_t *cf, int c, char *value);
-static int pl_config_file(pl_config_t *cf, const char *path);
-static int pl_config_file_line(pl_config_t *cf, char *line);
-static int pl_config_bool(const char *s, int *v);
-static int pl_config_u64(const char *s, int base, uint64_t *v);
+static int pl_config_option(void *ctx, int c, char *value);
+static int pl_config_file(const pl_config_args_t *a, const char *path);
+static int pl_config_file_line(const pl_config_args_t *a, char *line);
 static int pl_config_set_mode(pl_config_t *cf, pl_mode_e mode,
     const char *name);
 
@@ -62,9 +55,17 @@ static const struct option  pl_config_options[] = {
 };
 
 /* what a config file may set: how the daemon runs, not what to do */
-static const char  *pl_config_file_keys[] = {
-    "db", "dir", "interval", "keep", "file-mode", "metrics-file",
-    "log-level", "syslog", "no-listen", NULL
+static const pl_config_key_t  pl_config_file_keys[] = {
+    { "db",           'd' },
+    { "dir",          'o' },
+    { "interval",     'i' },
+    { "keep",         'k' },
+    { "file-mode",    PL_OPT_FILE_MODE },
+    { "metrics-file", PL_OPT_METRICS_FILE },
+    { "log-level",    PL_OPT_LOG_LEVEL },
+    { "syslog",       PL_OPT_SYSLOG },
+    { "no-listen",    PL_OPT_NO_LISTEN },
+    { NULL,           0 }
 };
 
 static const char  *pl_config_levels[] = {
@@ -83,7 +84,7 @@ pl_config_init(pl_config_t *cf)
     cf->interval = PL_DEFAULT_INTERVAL;
     cf->keep = PL_DEFAULT_KEEP;
     cf->file_mode = PL_DEFAULT_MODE;
-    cf->log_level = PL_LOG_INFO;
+    cf->run.log_level = PL_LOG_INFO;
 }
 
 
@@ -139,7 +140,7 @@ pl_config_usage(FILE *out)
 
 /* the whole string must be a number that fits */
 
-static int
+int
 pl_config_u64(const char *s, int base, uint64_t *v)
 {
     char                *end;
@@ -162,7 +163,7 @@ pl_config_u64(const char *s, int base, uint64_t *v)
 }
 
 
-static int
+int
 pl_config_bool(const char *s, int *v)
 {
     if (strcmp(s, "yes") == 0 || strcmp(s, "on") == 0
@@ -198,80 +199,37 @@ pl_config_set_mode(pl_config_t *cf, pl_mode_e mode, const char *name)
 }
 
 
-/*
- * Two passes over the command line: the first finds --config, whose
- * settings are read before the second applies the options, so that an
- * option on the command line overrides the file.
- */
-
 int
 pl_config_parse(pl_config_t *cf, int argc, char **argv)
 {
-    int          c;
-    const char  *path;
+    int               n;
+    pl_config_args_t  a;
 
-    opterr = 0;
-    path = NULL;
+    a.shortopts = PL_CONFIG_SHORT;
+    a.options = pl_config_options;
+    a.keys = pl_config_file_keys;
+    a.set = pl_config_option;
+    a.ctx = cf;
+    a.err = &cf->err;
+    a.errstr = cf->errstr;
+    a.file_buf = &cf->file_buf;
 
-    while ((c = getopt_long(argc, argv, PL_CONFIG_SHORT, pl_config_options,
-                            NULL))
-           != -1)
-    {
-        if (c == 'c') {
-            path = optarg;
-        }
-    }
-
-    if (path != NULL && pl_config_file(cf, path) != PL_OK) {
+    n = pl_config_args(&a, argc, argv);
+    if (n < 0) {
         return PL_ERR;
     }
 
-    optind = 0;
-
-    while ((c = getopt_long(argc, argv, PL_CONFIG_SHORT, pl_config_options,
-                            NULL))
-           != -1)
-    {
-        switch (c) {
-
-        case 'c':
-            break;
-
-        case ':':
-            pl_error(cf, PL_EUSAGE, "option %s needs a value",
-                     argv[optind - 1]);
-            return PL_ERR;
-
-        case '?':
-            if (optopt != 0) {
-                pl_error(cf, PL_EUSAGE, "unknown option -%c", optopt);
-
-            } else {
-                pl_error(cf, PL_EUSAGE, "unknown option %s",
-                         argv[optind - 1]);
-            }
-            return PL_ERR;
-
-        default:
-            if (pl_config_option(cf, c, optarg) != PL_OK) {
-                return PL_ERR;
-            }
-        }
-    }
-
     /* "inspect FILE", the command form of --inspect */
-    if (optind + 2 == argc && strcmp(argv[optind], "inspect") == 0) {
-        if (pl_config_option(cf, PL_OPT_INSPECT, argv[optind + 1])
-            != PL_OK)
-        {
+    if (n + 2 == argc && strcmp(argv[n], "inspect") == 0) {
+        if (pl_config_option(cf, PL_OPT_INSPECT, argv[n + 1]) != PL_OK) {
             return PL_ERR;
         }
 
-        optind = argc;
+        n = argc;
     }
 
-    if (optind < argc) {
-        pl_error(cf, PL_EUSAGE, "unexpected argument \"%s\"", argv[optind]);
+    if (n < argc) {
+        pl_error(cf, PL_EUSAGE, "unexpected argument \"%s\"", argv[n]);
         return PL_ERR;
     }
 
@@ -287,15 +245,81 @@ pl_config_parse(pl_config_t *cf, int argc, char **argv)
 }
 
 
+/*
+ * Two passes over the command line: the first finds --config (-c),
+ * whose settings are read before the second applies the options, so
+ * that an option on the command line overrides the file.  Returns the
+ * index of the first argument that is not an option, -1 on an error.
+ */
+
+int
+pl_config_args(const pl_config_args_t *a, int argc, char **argv)
+{
+    int          c;
+    const char  *path;
+
+    opterr = 0;
+    optind = 0;
+    path = NULL;
+
+    while ((c = getopt_long(argc, argv, a->shortopts, a->options, NULL))
+           != -1)
+    {
+        if (c == 'c') {
+            path = optarg;
+        }
+    }
+
+    if (path != NULL && pl_config_file(a, path) != PL_OK) {
+        return -1;
+    }
+
+    optind = 0;
+
+    while ((c = getopt_long(argc, argv, a->shortopts, a->options, NULL))
+           != -1)
+    {
+        switch (c) {
+
+        case 'c':
+            break;
+
+        case ':':
+            pl_err_set(a->err, a->errstr, PL_EUSAGE,
+                       "option %s needs a value", argv[optind - 1]);
+            return -1;
+
+        case '?':
+            if (optopt != 0) {
+                pl_err_set(a->err, a->errstr, PL_EUSAGE,
+                           "unknown option -%c", optopt);
+
+            } else {
+                pl_err_set(a->err, a->errstr, PL_EUSAGE,
+                           "unknown option %s", argv[optind - 1]);
+            }
+            return -1;
+
+        default:
+            if (a->set(a->ctx, c, optarg) != PL_OK) {
+                return -1;
+            }
+        }
+    }
+
+    return optind;
+}
+
+
 /* one option, from the command line or a config file */
 
 static int
-pl_config_option(pl_config_t *cf, int c, char *value)
+pl_config_option(void *ctx, int c, char *value)
 {
-    int        i;
-    char      *end;
-    double     secs;
-    uint64_t   n;
+    uint64_t      n;
+    pl_config_t  *cf;
+
+    cf = ctx;
 
     switch (c) {
 
@@ -316,19 +340,14 @@ pl_config_option(pl_config_t *cf, int c, char *value)
         return pl_config_set_mode(cf, PL_MODE_ONCE, "--once");
 
     case 'i':
-        errno = 0;
-        secs = strtod(value, &end);
-
-        if (errno != 0 || end == value || *end != '\0'
-            || !(secs >= 0.001 && secs <= PL_MAX_INTERVAL))
+        if (pl_config_secs(value, 0.001, PL_MAX_INTERVAL, &cf->interval)
+            != PL_OK)
         {
             pl_error(cf, PL_EUSAGE, "--interval: \"%s\" is not a "
                      "number of seconds between 0.001 and %.0f",
                      value, PL_MAX_INTERVAL);
             return PL_ERR;
         }
-
-        cf->interval = (unsigned) (secs * 1000 + 0.5);
         break;
 
     case 'k':
@@ -360,36 +379,9 @@ pl_config_option(pl_config_t *cf, int c, char *value)
         break;
 
     case PL_OPT_METRICS_FILE:
-        if (*value == '\0') {
-            pl_error(cf, PL_EUSAGE, "--metrics-file: empty file name");
-            return PL_ERR;
-        }
-
-        cf->metrics_file = value;
-        break;
-
     case PL_OPT_LOG_LEVEL:
-        for (i = 0; pl_config_levels[i] != NULL; i++) {
-            if (strcmp(value, pl_config_levels[i]) == 0) {
-                cf->log_level = i;
-                return PL_OK;
-            }
-        }
-
-        pl_error(cf, PL_EUSAGE, "--log-level: \"%s\" is not one of "
-                 "error, warn, info, debug", value);
-        return PL_ERR;
-
     case PL_OPT_SYSLOG:
-        if (value == NULL) {
-            cf->syslog = 1;
-
-        } else if (pl_config_bool(value, &cf->syslog) != PL_OK) {
-            pl_error(cf, PL_EUSAGE, "syslog: \"%s\" is not yes or no",
-                     value);
-            return PL_ERR;
-        }
-        break;
+        return pl_config_run(&cf->run, c, value, &cf->err, cf->errstr);
 
     case PL_OPT_NO_LISTEN:
         if (value == NULL) {
@@ -427,7 +419,7 @@ pl_config_option(pl_config_t *cf, int c, char *value)
         break;
 
     case 'v':
-        cf->log_level = PL_LOG_DEBUG;
+        cf->run.log_level = PL_LOG_DEBUG;
         break;
 
     case 'h':
@@ -444,53 +436,57 @@ pl_config_option(pl_config_t *cf, int c, char *value)
 
 
 /*
- * A config file: "key = value" lines, keys as the long options; blank
- * lines and lines starting with '#' are skipped; a value may be quoted
- * with "".  The file is kept in memory: settings point into it.
+ * A config file: "key = value" lines; blank lines and lines starting
+ * with '#' are skipped; a value may be quoted with "".  The file is kept
+ * in memory: settings point into it.
  */
 
 static int
-pl_config_file(pl_config_t *cf, const char *path)
+pl_config_file(const pl_config_args_t *a, const char *path)
 {
     int       line;
-    char     *p, *next;
+    char     *p, *next, *buf;
     FILE     *f;
     size_t    n;
     char      msg[PL_ERRSTR_LEN];
 
     f = fopen(path, "re");
     if (f == NULL) {
-        pl_error(cf, PL_EUSAGE, "--config: %s: %s", path, strerror(errno));
+        pl_err_set(a->err, a->errstr, PL_EUSAGE, "--config: %s: %s", path,
+                   strerror(errno));
         return PL_ERR;
     }
 
-    cf->file_buf = malloc(PL_CONFIG_FILE_MAX + 1);
-    if (cf->file_buf == NULL) {
+    buf = malloc(PL_CONFIG_FILE_MAX + 1);
+    if (buf == NULL) {
         fclose(f);
-        pl_error(cf, PL_ENOMEM, "--config: out of memory");
+        pl_err_set(a->err, a->errstr, PL_ENOMEM, "--config: out of memory");
         return PL_ERR;
     }
 
-    n = fread(cf->file_buf, 1, PL_CONFIG_FILE_MAX + 1, f);
+    *a->file_buf = buf;
+
+    n = fread(buf, 1, PL_CONFIG_FILE_MAX + 1, f);
 
     if (ferror(f) || n > PL_CONFIG_FILE_MAX) {
-        pl_error(cf, PL_EUSAGE, "--config: %s: %s", path,
-                 ferror(f) ? strerror(errno) : "larger than 64 KiB");
+        pl_err_set(a->err, a->errstr, PL_EUSAGE, "--config: %s: %s", path,
+                   ferror(f) ? strerror(errno) : "larger than 64 KiB");
         fclose(f);
         return PL_ERR;
     }
 
     fclose(f);
-    cf->file_buf[n] = '\0';
+    buf[n] = '\0';
 
-    if (memchr(cf->file_buf, '\0', n) != NULL) {
-        pl_error(cf, PL_EUSAGE, "--config: %s: not a text file", path);
+    if (memchr(buf, '\0', n) != NULL) {
+        pl_err_set(a->err, a->errstr, PL_EUSAGE,
+                   "--config: %s: not a text file", path);
         return PL_ERR;
     }
 
     line = 1;
 
-    for (p = cf->file_buf; *p != '\0'; p = next, line++) {
+    for (p = buf; *p != '\0'; p = next, line++) {
         next = strchr(p, '\n');
 
         if (next != NULL) {
@@ -500,10 +496,11 @@ pl_config_file(pl_config_t *cf, const char *path)
             next = p + strlen(p);
         }
 
-        if (pl_config_file_line(cf, p) != PL_OK) {
+        if (pl_config_file_line(a, p) != PL_OK) {
             /* prefix where; the message names the setting */
-            memcpy(msg, cf->errstr, PL_ERRSTR_LEN);
-            pl_error(cf, PL_EUSAGE, "%s:%d: %s", path, line, msg);
+            memcpy(msg, a->errstr, PL_ERRSTR_LEN);
+            pl_err_set(a->err, a->errstr, PL_EUSAGE, "%s:%d: %s", path,
+                       line, msg);
             return PL_ERR;
         }
     }
@@ -512,12 +509,13 @@ pl_config_file(pl_config_t *cf, const char *path)
 }
 
 
+/* keys are the long options; "_" may stand for "-" (metrics_file) */
+
 static int
-pl_config_file_line(pl_config_t *cf, char *line)
+pl_config_file_line(const pl_config_args_t *a, char *line)
 {
-    int                    i;
-    char                  *key, *value, *end;
-    const struct option   *o;
+    char                   *key, *value, *end, *p;
+    const pl_config_key_t  *k;
 
     key = line + strspn(line, " \t\r");
 
@@ -527,7 +525,8 @@ pl_config_file_line(pl_config_t *cf, char *line)
 
     value = strchr(key, '=');
     if (value == NULL) {
-        pl_error(cf, PL_EUSAGE, "expected \"key = value\"");
+        pl_err_set(a->err, a->errstr, PL_EUSAGE,
+                   "expected \"key = value\"");
         return PL_ERR;
     }
 
@@ -536,6 +535,12 @@ pl_config_file_line(pl_config_t *cf, char *line)
     }
 
     *end = '\0';
+
+    for (p = key; p < end; p++) {
+        if (*p == '_') {
+            *p = '-';
+        }
+    }
 
     value += 1 + strspn(value + 1, " \t");
 
@@ -553,22 +558,137 @@ pl_config_file_line(pl_config_t *cf, char *line)
         value++;
     }
 
-    for (i = 0; pl_config_file_keys[i] != NULL; i++) {
-        if (strcmp(key, pl_config_file_keys[i]) == 0) {
-            break;
+    for (k = a->keys; k->key != NULL; k++) {
+        if (strcmp(key, k->key) == 0) {
+            return a->set(a->ctx, k->opt, value);
         }
     }
 
-    if (pl_config_file_keys[i] == NULL) {
-        pl_error(cf, PL_EUSAGE, "unknown setting \"%.40s\"", key);
+    pl_err_set(a->err, a->errstr, PL_EUSAGE, "unknown setting \"%.40s\"",
+               key);
+
+    return PL_ERR;
+}
+
+
+/* seconds, fractions allowed, between min and max, as milliseconds */
+
+int
+pl_config_secs(const char *s, double min, double max, unsigned *ms)
+{
+    char    *end;
+    double   secs;
+
+    errno = 0;
+    secs = strtod(s, &end);
+
+    if (errno != 0 || end == s || *end != '\0'
+        || !(secs >= min && secs <= max))
+    {
         return PL_ERR;
     }
 
-    for (o = pl_config_options; strcmp(o->name, key) != 0; o++) {
-        /* void: every file key is an option */
+    *ms = (unsigned) (secs * 1000 + 0.5);
+
+    return PL_OK;
+}
+
+
+/* a whole number with an optional k, m or g (powers of 1024) */
+
+int
+pl_config_size(const char *s, uint64_t *v)
+{
+    char                *end;
+    unsigned long long   n, mul;
+
+    if (*s < '0' || *s > '9') {
+        return PL_ERR;
     }
 
-    return pl_config_option(cf, o->val, value);
+    errno = 0;
+    n = strtoull(s, &end, 10);
+
+    mul = 1;
+
+    if (*end == 'k' || *end == 'K') {
+        mul = 1024;
+        end++;
+
+    } else if (*end == 'm' || *end == 'M') {
+        mul = 1024 * 1024;
+        end++;
+
+    } else if (*end == 'g' || *end == 'G') {
+        mul = 1024 * 1024 * 1024;
+        end++;
+    }
+
+    if (errno != 0 || *end != '\0' || n > UINT64_MAX / mul) {
+        return PL_ERR;
+    }
+
+    *v = n * mul;
+
+    return PL_OK;
+}
+
+
+/* --metrics-file, --log-level, --syslog (a flag: value NULL) */
+
+int
+pl_config_run(pl_config_run_t *run, int opt, char *value, int *err,
+    char *errstr)
+{
+    switch (opt) {
+
+    case PL_OPT_METRICS_FILE:
+        if (*value == '\0') {
+            pl_err_set(err, errstr, PL_EUSAGE,
+                       "--metrics-file: empty file name");
+            return PL_ERR;
+        }
+
+        run->metrics_file = value;
+        break;
+
+    case PL_OPT_LOG_LEVEL:
+        if (pl_config_level(value, &run->log_level) != PL_OK) {
+            pl_err_set(err, errstr, PL_EUSAGE, "--log-level: \"%s\" is "
+                       "not one of error, warn, info, debug", value);
+            return PL_ERR;
+        }
+        break;
+
+    case PL_OPT_SYSLOG:
+        if (value == NULL) {
+            run->syslog = 1;
+
+        } else if (pl_config_bool(value, &run->syslog) != PL_OK) {
+            pl_err_set(err, errstr, PL_EUSAGE, "syslog: \"%s\" is not yes "
+                       "or no", value);
+            return PL_ERR;
+        }
+        break;
+    }
+
+    return PL_OK;
+}
+
+
+int
+pl_config_level(const char *s, int *level)
+{
+    int  i;
+
+    for (i = 0; pl_config_levels[i] != NULL; i++) {
+        if (strcmp(s, pl_config_levels[i]) == 0) {
+            *level = i;
+            return PL_OK;
+        }
+    }
+
+    return PL_ERR;
 }
 
 

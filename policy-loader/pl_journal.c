@@ -16,7 +16,6 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -28,28 +27,16 @@
 #include "pl_redis.h"
 #include "pl_journal_pg.h"
 #include "pl_loop.h"
+#include "pl_journal_conf.h"
+#include "pl_metrics.h"
 
 
 #define PL_JOURNAL_RING         "journal.ring"
-#define PL_JOURNAL_STREAM       "uco:decisions"
-#define PL_JOURNAL_SPOOL_DIR    "/var/spool/uco"
-#define PL_JOURNAL_SPOOL_MAX    (1024ULL * 1024 * 1024)
-#define PL_JOURNAL_MAXLEN       10000000ULL
 #define PL_JOURNAL_STUCK        5000    /* ms a claimed slot may take */
 
 #define PL_EXIT_OK              0
 #define PL_EXIT_FAILED          1
 #define PL_EXIT_USAGE           2
-
-enum {
-    PL_JOPT_STREAM = 256,
-    PL_JOPT_MAXLEN,
-    PL_JOPT_MINID_AGE,
-    PL_JOPT_SPOOL,
-    PL_JOPT_SPOOL_MAX,
-    PL_JOPT_TIMEOUT
-};
-
 
 typedef int (*pl_jsink_deliver_pt)(void *ctx, const pl_jbatch_t *b);
 
@@ -65,25 +52,38 @@ typedef struct {
     long long             retry_at;     /* monotonic ms */
     int                   down;
     int                   full_logged;
+    uint64_t              delivered;    /* records, since start */
+    uint64_t              spooled;
+    uint64_t              failures;
+    time_t                last_ok;      /* last delivery, unix time */
 } pl_jsink_t;
+
+typedef enum {
+    PL_JSINK_DELIVERED = 0,
+    PL_JSINK_SPOOLED,
+    PL_JSINK_FAILURES,
+    PL_JSINK_UP,
+    PL_JSINK_SPOOL_BYTES,
+    PL_JSINK_SPOOL_RECORDS,
+    PL_JSINK_LAST_OK
+} pl_jsink_metric_e;
+
+/* a metric with one value per sink */
+typedef struct {
+    const char          *name;
+    const char          *type;
+    const char          *help;
+    pl_jsink_metric_e    what;
+} pl_jsink_metric_t;
 
 typedef struct {
     int             err;
     char            errstr[PL_ERRSTR_LEN];
 
-    /* options */
-    const char     *ring_dir;
-    const char     *conninfo;
-    const char     *redis;
-    const char     *stream;
-    const char     *spool_dir;
-    uint64_t        spool_max;
-    uint64_t        maxlen;
-    uint64_t        minid_age;      /* ms */
-    unsigned        interval;       /* ms */
-    unsigned        timeout;        /* ms */
-    int             verbose;
-    int             help;
+    pl_jconf_t      cf;
+    pl_metrics_t   *metrics;        /* NULL without --metrics-file */
+    time_t          started;
+    time_t          metrics_at;     /* last written */
 
     /* the ring */
     char           *ring_path;
@@ -107,10 +107,6 @@ typedef struct {
 } pl_journal_t;
 
 
-static int pl_journal_options(pl_journal_t *jn, int argc, char **argv);
-static int pl_journal_size(const char *s, uint64_t *v);
-static int pl_journal_secs(const char *s, double min, double max,
-    unsigned *ms);
 static int pl_journal_setup(pl_journal_t *jn);
 static void pl_journal_free(pl_journal_t *jn);
 static int pl_journal_map(pl_journal_t *jn);
@@ -125,50 +121,39 @@ static int pl_journal_take(pl_journal_t *jn, pl_jsink_t *s,
 static int pl_journal_try(pl_journal_t *jn, pl_jsink_t *s,
     const pl_jbatch_t *b);
 static void pl_journal_stats(pl_journal_t *jn);
+static void pl_journal_metrics(FILE *f, void *data);
+static uint64_t pl_journal_sink_value(pl_jsink_t *s, pl_jsink_metric_e what);
 static int pl_journal_to_pg(void *ctx, const pl_jbatch_t *b);
 static int pl_journal_to_redis(void *ctx, const pl_jbatch_t *b);
 
 
-static const struct option  pl_journal_options_list[] = {
-    { "ring",       required_argument, NULL, 'r' },
-    { "db",         required_argument, NULL, 'd' },
-    { "redis",      required_argument, NULL, 'R' },
-    { "stream",     required_argument, NULL, PL_JOPT_STREAM },
-    { "maxlen",     required_argument, NULL, PL_JOPT_MAXLEN },
-    { "minid-age",  required_argument, NULL, PL_JOPT_MINID_AGE },
-    { "spool",      required_argument, NULL, PL_JOPT_SPOOL },
-    { "spool-max",  required_argument, NULL, PL_JOPT_SPOOL_MAX },
-    { "interval",   required_argument, NULL, 'i' },
-    { "timeout",    required_argument, NULL, PL_JOPT_TIMEOUT },
-    { "verbose",    no_argument,       NULL, 'v' },
-    { "help",       no_argument,       NULL, 'h' },
-    { NULL,         0,                 NULL, 0 }
+static const pl_jsink_metric_t  pl_journal_sink_metrics[] = {
+    { "uco_journal_sink_delivered_total", "counter",
+      "Records the sink took since start (directly or from its spool).",
+      PL_JSINK_DELIVERED },
+    { "uco_journal_sink_spooled_total", "counter",
+      "Records written to the sink's spool since start.",
+      PL_JSINK_SPOOLED },
+    { "uco_journal_sink_failures_total", "counter",
+      "Failed deliveries (connection, timeout, AUTH, error reply).",
+      PL_JSINK_FAILURES },
+    { "uco_journal_sink_up", "gauge",
+      "0 while the sink's last delivery failed.", PL_JSINK_UP },
+    { "uco_journal_sink_spool_bytes", "gauge",
+      "Bytes waiting in the sink's spool.", PL_JSINK_SPOOL_BYTES },
+    { "uco_journal_sink_spool_records", "gauge",
+      "Records waiting in the sink's spool.", PL_JSINK_SPOOL_RECORDS },
+    { "uco_journal_sink_last_delivery_timestamp_seconds", "gauge",
+      "Last successful delivery (Unix time, 0: none since start).",
+      PL_JSINK_LAST_OK },
+    { NULL, NULL, NULL, 0 }
 };
 
 
 void
 pl_journal_usage(FILE *out)
 {
-    fprintf(out,
-        "usage: policy-loader journal --ring DIR [--db CONNINFO]"
-        " [--redis HOST[:PORT]] [options]\n"
-        "  -r, --ring DIR        nginx's uco_journal directory\n"
-        "  -d, --db CONNINFO     deliver to PostgreSQL (uco.decision)\n"
-        "  -R, --redis HOST:PORT deliver to a Redis stream\n"
-        "      --stream KEY      the stream (default " PL_JOURNAL_STREAM
-        ")\n"
-        "      --maxlen N        cap the stream at about N entries"
-        " (default 10000000)\n"
-        "      --minid-age SECS  or drop entries older than SECS\n"
-        "      --spool DIR       spool directory (default "
-        PL_JOURNAL_SPOOL_DIR ")\n"
-        "      --spool-max SIZE  bytes per sink's spool, k/m/g suffix"
-        " (default 1g)\n"
-        "  -i, --interval SECS   poll interval when idle (default 0.02)\n"
-        "      --timeout SECS    Redis connect and I/O timeout"
-        " (default 2)\n"
-        "  -v, --verbose         debug logging\n"
-        "  -h, --help            this help\n");
+    pl_jconf_usage(out);
 }
 
 
@@ -184,20 +169,20 @@ pl_journal_main(int argc, char **argv)
         return PL_EXIT_FAILED;
     }
 
-    if (pl_journal_options(jn, argc, argv) != PL_OK) {
+    if (pl_jconf_parse(&jn->cf, argc, argv) != PL_OK) {
         fprintf(stderr, "policy-loader journal: %s\n"
-                "try 'policy-loader journal --help'\n", jn->errstr);
-        free(jn);
+                "try 'policy-loader journal --help'\n", jn->cf.errstr);
+        pl_journal_free(jn);
         return PL_EXIT_USAGE;
     }
 
-    if (jn->help) {
-        pl_journal_usage(stdout);
-        free(jn);
+    if (jn->cf.help) {
+        pl_jconf_usage(stdout);
+        pl_journal_free(jn);
         return PL_EXIT_OK;
     }
 
-    pl_log_init(jn->verbose ? PL_LOG_DEBUG : PL_LOG_INFO, 0);
+    pl_log_init(jn->cf.run.log_level, jn->cf.run.syslog);
 
     rc = PL_EXIT_FAILED;
 
@@ -218,9 +203,11 @@ pl_journal_main(int argc, char **argv)
 
     while (!pl_loop_stop) {
         if (pl_journal_tick(jn) == 0) {
-            pl_loop_sleep(jn->interval, NULL, NULL);
+            pl_loop_sleep(jn->cf.interval, NULL, NULL);
         }
     }
+
+    pl_metrics_write(jn->metrics, 1, pl_journal_metrics, jn);
 
     pl_log(PL_LOG_INFO, "journal: stopping");
     rc = PL_EXIT_OK;
@@ -233,221 +220,15 @@ done:
 }
 
 
-/* argv[0] is "journal" */
-
-static int
-pl_journal_options(pl_journal_t *jn, int argc, char **argv)
-{
-    int  c;
-
-    jn->stream = PL_JOURNAL_STREAM;
-    jn->spool_dir = PL_JOURNAL_SPOOL_DIR;
-    jn->spool_max = PL_JOURNAL_SPOOL_MAX;
-    jn->interval = 20;
-    jn->timeout = 2000;
-
-    opterr = 0;
-    optind = 1;
-
-    while ((c = getopt_long(argc, argv, ":r:d:R:i:vh",
-                            pl_journal_options_list, NULL))
-           != -1)
-    {
-        switch (c) {
-
-        case 'r':
-            jn->ring_dir = optarg;
-            break;
-
-        case 'd':
-            jn->conninfo = optarg;
-            break;
-
-        case 'R':
-            jn->redis = optarg;
-            break;
-
-        case PL_JOPT_STREAM:
-            if (*optarg == '\0') {
-                pl_error(jn, PL_EUSAGE, "--stream: empty key");
-                return PL_ERR;
-            }
-
-            jn->stream = optarg;
-            break;
-
-        case PL_JOPT_MAXLEN:
-            if (pl_journal_size(optarg, &jn->maxlen) != PL_OK
-                || jn->maxlen == 0)
-            {
-                pl_error(jn, PL_EUSAGE, "--maxlen: \"%s\" is not a "
-                         "positive number", optarg);
-                return PL_ERR;
-            }
-            break;
-
-        case PL_JOPT_MINID_AGE:
-            if (pl_journal_size(optarg, &jn->minid_age) != PL_OK
-                || jn->minid_age == 0 || jn->minid_age > 100000000)
-            {
-                pl_error(jn, PL_EUSAGE, "--minid-age: \"%s\" is not a "
-                         "number of seconds", optarg);
-                return PL_ERR;
-            }
-
-            jn->minid_age *= 1000;
-            break;
-
-        case PL_JOPT_SPOOL:
-            jn->spool_dir = optarg;
-            break;
-
-        case PL_JOPT_SPOOL_MAX:
-            if (pl_journal_size(optarg, &jn->spool_max) != PL_OK
-                || jn->spool_max < 64 * 1024)
-            {
-                pl_error(jn, PL_EUSAGE, "--spool-max: \"%s\" is not a "
-                         "size of at least 64k", optarg);
-                return PL_ERR;
-            }
-            break;
-
-        case 'i':
-            if (pl_journal_secs(optarg, 0.001, 10, &jn->interval)
-                != PL_OK)
-            {
-                pl_error(jn, PL_EUSAGE, "--interval: \"%s\" is not a "
-                         "number of seconds between 0.001 and 10", optarg);
-                return PL_ERR;
-            }
-            break;
-
-        case PL_JOPT_TIMEOUT:
-            if (pl_journal_secs(optarg, 0.01, 60, &jn->timeout) != PL_OK) {
-                pl_error(jn, PL_EUSAGE, "--timeout: \"%s\" is not a "
-                         "number of seconds between 0.01 and 60", optarg);
-                return PL_ERR;
-            }
-            break;
-
-        case 'v':
-            jn->verbose = 1;
-            break;
-
-        case 'h':
-            jn->help = 1;
-            return PL_OK;
-
-        case ':':
-            pl_error(jn, PL_EUSAGE, "option %s needs a value",
-                     argv[optind - 1]);
-            return PL_ERR;
-
-        default:
-            pl_error(jn, PL_EUSAGE, "unknown option %s", argv[optind - 1]);
-            return PL_ERR;
-        }
-    }
-
-    if (optind < argc) {
-        pl_error(jn, PL_EUSAGE, "unexpected argument \"%s\"", argv[optind]);
-        return PL_ERR;
-    }
-
-    if (jn->ring_dir == NULL || *jn->ring_dir == '\0') {
-        pl_error(jn, PL_EUSAGE, "--ring: the uco_journal directory is "
-                 "required");
-        return PL_ERR;
-    }
-
-    if (jn->conninfo == NULL && jn->redis == NULL) {
-        pl_error(jn, PL_EUSAGE, "nowhere to deliver: give --db, --redis "
-                 "or both");
-        return PL_ERR;
-    }
-
-    if (jn->maxlen != 0 && jn->minid_age != 0) {
-        pl_error(jn, PL_EUSAGE, "--maxlen and --minid-age exclude each "
-                 "other");
-        return PL_ERR;
-    }
-
-    if (jn->redis != NULL && jn->minid_age == 0 && jn->maxlen == 0) {
-        jn->maxlen = PL_JOURNAL_MAXLEN;
-    }
-
-    return PL_OK;
-}
-
-
-/* a whole number with an optional k, m or g (powers of 1024) */
-
-static int
-pl_journal_size(const char *s, uint64_t *v)
-{
-    char                *end;
-    unsigned long long   n, mul;
-
-    if (*s < '0' || *s > '9') {
-        return PL_ERR;
-    }
-
-    errno = 0;
-    n = strtoull(s, &end, 10);
-
-    mul = 1;
-
-    if (*end == 'k' || *end == 'K') {
-        mul = 1024;
-        end++;
-
-    } else if (*end == 'm' || *end == 'M') {
-        mul = 1024 * 1024;
-        end++;
-
-    } else if (*end == 'g' || *end == 'G') {
-        mul = 1024 * 1024 * 1024;
-        end++;
-    }
-
-    if (errno != 0 || *end != '\0' || n > UINT64_MAX / mul) {
-        return PL_ERR;
-    }
-
-    *v = n * mul;
-
-    return PL_OK;
-}
-
-
-static int
-pl_journal_secs(const char *s, double min, double max, unsigned *ms)
-{
-    char    *end;
-    double   secs;
-
-    errno = 0;
-    secs = strtod(s, &end);
-
-    if (errno != 0 || end == s || *end != '\0'
-        || !(secs >= min && secs <= max))
-    {
-        return PL_ERR;
-    }
-
-    *ms = (unsigned) (secs * 1000 + 0.5);
-
-    return PL_OK;
-}
-
-
 static int
 pl_journal_setup(pl_journal_t *jn)
 {
     size_t       len;
     pl_jsink_t  *s;
 
-    len = strlen(jn->ring_dir) + sizeof("/" PL_JOURNAL_RING);
+    jn->started = time(NULL);
+
+    len = strlen(jn->cf.ring_dir) + sizeof("/" PL_JOURNAL_RING);
     jn->ring_path = malloc(len);
     jn->spool_buf_size = PL_JOURNAL_BATCH
                          * (PL_SPOOL_FRAME_HEADER + UCO_JOURNAL_RECORD_MAX);
@@ -458,22 +239,30 @@ pl_journal_setup(pl_journal_t *jn)
         return PL_ERR;
     }
 
-    snprintf(jn->ring_path, len, "%s/" PL_JOURNAL_RING, jn->ring_dir);
+    snprintf(jn->ring_path, len, "%s/" PL_JOURNAL_RING, jn->cf.ring_dir);
 
-    if (mkdir(jn->spool_dir, 0750) == -1 && errno != EEXIST) {
+    if (mkdir(jn->cf.spool_dir, 0750) == -1 && errno != EEXIST) {
         pl_error(jn, PL_EIO, "--spool: cannot create %s: %s",
-                 jn->spool_dir, strerror(errno));
+                 jn->cf.spool_dir, strerror(errno));
         return PL_ERR;
     }
 
-    if (jn->conninfo != NULL) {
-        jn->jp = pl_journal_pg_new(jn->conninfo);
+    if (jn->cf.run.metrics_file != NULL) {
+        jn->metrics = pl_metrics_new(jn->cf.run.metrics_file);
+        if (jn->metrics == NULL) {
+            pl_error(jn, PL_ENOMEM, "out of memory");
+            return PL_ERR;
+        }
+    }
+
+    if (jn->cf.conninfo != NULL) {
+        jn->jp = pl_journal_pg_new(jn->cf.conninfo);
         s = &jn->sinks[jn->nsinks++];
         s->name = "postgresql";
         s->deliver = pl_journal_to_pg;
         s->ctx = jn->jp;
-        s->spool = pl_spool_new(jn->spool_dir, "postgresql",
-                                jn->spool_max);
+        s->spool = pl_spool_new(jn->cf.spool_dir, "postgresql",
+                                jn->cf.spool_max);
 
         if (jn->jp == NULL || s->spool == NULL) {
             pl_error(jn, PL_ENOMEM, "out of memory");
@@ -484,12 +273,17 @@ pl_journal_setup(pl_journal_t *jn)
         s->errstr = jn->jp->errstr;
     }
 
-    if (jn->redis != NULL) {
-        jn->rd = pl_redis_new(jn->redis, jn->stream, jn->maxlen,
-                              jn->minid_age, jn->timeout);
+    if (jn->cf.redis != NULL || jn->cf.redis_socket != NULL) {
+        jn->rd = pl_redis_new(&jn->cf);
         if (jn->rd == NULL) {
-            pl_error(jn, PL_EUSAGE, "--redis: \"%s\" is not HOST[:PORT]",
-                     jn->redis);
+            if (jn->cf.redis_socket != NULL) {
+                pl_error(jn, PL_ENOMEM, "out of memory");
+
+            } else {
+                pl_error(jn, PL_EUSAGE, "--redis: \"%s\" is not "
+                         "HOST[:PORT]", jn->cf.redis);
+            }
+
             return PL_ERR;
         }
 
@@ -499,7 +293,8 @@ pl_journal_setup(pl_journal_t *jn)
         s->ctx = jn->rd;
         s->err = &jn->rd->err;
         s->errstr = jn->rd->errstr;
-        s->spool = pl_spool_new(jn->spool_dir, "redis", jn->spool_max);
+        s->spool = pl_spool_new(jn->cf.spool_dir, "redis",
+                                jn->cf.spool_max);
 
         if (s->spool == NULL) {
             pl_error(jn, PL_ENOMEM, "out of memory");
@@ -538,6 +333,8 @@ pl_journal_free(pl_journal_t *jn)
 
     pl_redis_free(jn->rd);
     pl_journal_pg_free(jn->jp);
+    pl_metrics_free(jn->metrics);
+    pl_jconf_free(&jn->cf);
     free(jn->ring_path);
     free(jn->spool_buf);
     free(jn);
@@ -654,6 +451,17 @@ pl_journal_tick(pl_journal_t *jn)
 
     pl_journal_stats(jn);
 
+    /* once a second: cheap, and a heartbeat node_exporter shows */
+    if (jn->metrics != NULL && time(NULL) != jn->metrics_at) {
+        jn->metrics_at = time(NULL);
+
+        if (pl_metrics_write(jn->metrics, 1, pl_journal_metrics, jn)
+            != PL_OK)
+        {
+            pl_log(PL_LOG_WARN, "journal: %s", jn->metrics->errstr);
+        }
+    }
+
     return work;
 }
 
@@ -674,6 +482,101 @@ pl_journal_stats(pl_journal_t *jn)
 
     jn->ring.header->spool_bytes = bytes;
     jn->ring.header->spool_records = records;
+}
+
+
+/* the journal process's metrics file (docs/journal.md) */
+
+static void
+pl_journal_metrics(FILE *f, void *data)
+{
+    unsigned                    i;
+    pl_jsink_t                 *s;
+    const pl_jsink_metric_t    *m;
+    pl_journal_t               *jn;
+    uco_journal_header_t       *h;
+
+    jn = data;
+    h = jn->map != NULL ? jn->ring.header : NULL;
+
+    pl_metrics_head(f, "uco_journal_process_start_time_seconds", "gauge",
+                    "When the journal process started (Unix time).");
+    fprintf(f, "uco_journal_process_start_time_seconds %lld\n",
+            (long long) jn->started);
+
+    for (m = pl_journal_sink_metrics; m->name != NULL; m++) {
+        pl_metrics_head(f, m->name, m->type, m->help);
+
+        for (i = 0; i < jn->nsinks; i++) {
+            s = &jn->sinks[i];
+            fprintf(f, "%s{sink=\"%s\"} %llu\n", m->name, s->name,
+                    (unsigned long long) pl_journal_sink_value(s, m->what));
+        }
+    }
+
+    pl_metrics_head(f, "uco_journal_ring_mapped", "gauge",
+                    "1 while the ring file is mapped.");
+    fprintf(f, "uco_journal_ring_mapped %d\n", h != NULL);
+
+    if (h == NULL) {
+        return;
+    }
+
+    pl_metrics_head(f, "uco_journal_ring_lag", "gauge",
+                    "Records in the ring not yet taken (head - tail).");
+    fprintf(f, "uco_journal_ring_lag %llu\n",
+            (unsigned long long) (h->head - h->tail));
+
+    pl_metrics_head(f, "uco_journal_ring_capacity", "gauge",
+                    "Records the ring holds.");
+    fprintf(f, "uco_journal_ring_capacity %llu\n",
+            (unsigned long long) h->nslots);
+
+    pl_metrics_head(f, "uco_journal_ring_records_total", "counter",
+                    "The ring's producer counters (kept in the ring file), "
+                    "by outcome.");
+    fprintf(f, "uco_journal_ring_records_total{outcome=\"appended\"} %llu\n"
+            "uco_journal_ring_records_total{outcome=\"dropped\"} %llu\n"
+            "uco_journal_ring_records_total{outcome=\"rejected\"} %llu\n"
+            "uco_journal_ring_records_total{outcome=\"too_big\"} %llu\n",
+            (unsigned long long) h->appended,
+            (unsigned long long) h->dropped,
+            (unsigned long long) h->rejected,
+            (unsigned long long) h->too_big);
+
+    pl_metrics_head(f, "uco_journal_ring_skipped_total", "counter",
+                    "Slots given up on (a dead writer, a malformed record).");
+    fprintf(f, "uco_journal_ring_skipped_total %llu\n",
+            (unsigned long long) h->skipped);
+}
+
+
+static uint64_t
+pl_journal_sink_value(pl_jsink_t *s, pl_jsink_metric_e what)
+{
+    switch (what) {
+
+    case PL_JSINK_DELIVERED:
+        return s->delivered;
+
+    case PL_JSINK_SPOOLED:
+        return s->spooled;
+
+    case PL_JSINK_FAILURES:
+        return s->failures;
+
+    case PL_JSINK_UP:
+        return !s->down;
+
+    case PL_JSINK_SPOOL_BYTES:
+        return pl_spool_pending(s->spool);
+
+    case PL_JSINK_SPOOL_RECORDS:
+        return s->spool->records;
+
+    default:
+        return (uint64_t) s->last_ok;
+    }
 }
 
 
@@ -865,6 +768,8 @@ pl_journal_take(pl_journal_t *jn, pl_jsink_t *s, const pl_jbatch_t *b)
         return PL_ERR;
     }
 
+    s->spooled += b->n;
+
     pl_log(PL_LOG_DEBUG, "journal: %zu records spooled for %s", b->n,
            s->name);
 
@@ -893,11 +798,14 @@ pl_journal_try(pl_journal_t *jn, pl_jsink_t *s, const pl_jbatch_t *b)
         s->down = 0;
         s->backoff = 0;
         s->retry_at = 0;
+        s->delivered += b->n;
+        s->last_ok = time(NULL);
 
         return PL_OK;
     }
 
     s->backoff = pl_loop_backoff(s->backoff);
+    s->failures++;
 
     s->retry_at = now + s->backoff;
 

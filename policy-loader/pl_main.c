@@ -111,7 +111,7 @@ pl_main_mode(pl_main_t *m)
         return PL_EXIT_OK;
 
     case PL_MODE_INSPECT:
-        pl_log_init(m->cf.log_level, 0);
+        pl_log_init(m->cf.run.log_level, 0);
         return pl_inspect(m->cf.inspect, stdout) == PL_OK ? PL_EXIT_OK
                                                          : PL_EXIT_FAILED;
 
@@ -124,10 +124,10 @@ pl_main_mode(pl_main_t *m)
         return PL_EXIT_USAGE;
     }
 
-    pl_log_init(m->cf.log_level, m->cf.syslog);
+    pl_log_init(m->cf.run.log_level, m->cf.run.syslog);
 
-    if (m->cf.metrics_file != NULL) {
-        m->metrics = pl_metrics_new(m->cf.metrics_file);
+    if (m->cf.run.metrics_file != NULL) {
+        m->metrics = pl_metrics_new(m->cf.run.metrics_file);
         if (m->metrics == NULL) {
             pl_log(PL_LOG_ERROR, "out of memory");
             return PL_EXIT_FAILED;

@@ -20,8 +20,7 @@
 #include "pl_metrics.h"
 
 
-static void pl_metrics_head(FILE *f, const char *name, const char *type,
-    const char *help);
+static void pl_metrics_loader(FILE *f, void *data);
 
 
 static const char  *pl_metrics_results[PL_METRICS_RESULTS] = {
@@ -128,7 +127,19 @@ pl_metrics_error(pl_metrics_t *mx, int err)
 int
 pl_metrics_flush(pl_metrics_t *mx, int force)
 {
-    int      i;
+    return pl_metrics_write(mx, force, pl_metrics_loader, mx);
+}
+
+
+/*
+ * The file as fill writes it, when forced, changed (dirty) or due for
+ * the heartbeat; to FILE.tmp, renamed over FILE.
+ */
+
+int
+pl_metrics_write(pl_metrics_t *mx, int force, pl_metrics_fill_pt fill,
+    void *data)
+{
     FILE    *f;
     time_t   now;
 
@@ -146,6 +157,49 @@ pl_metrics_flush(pl_metrics_t *mx, int force)
     if (f == NULL) {
         goto failed;
     }
+
+    fill(f, data);
+
+    if (ferror(f) | fclose(f)) {
+        f = NULL;
+        goto failed;
+    }
+
+    if (rename(mx->tmp, mx->path) == -1) {
+        f = NULL;
+        goto failed;
+    }
+
+    mx->written = now;
+    mx->dirty = 0;
+
+    return PL_OK;
+
+failed:
+
+    pl_error(mx, PL_EIO, "metrics file %s: %s", mx->path, strerror(errno));
+
+    if (f != NULL) {
+        fclose(f);
+    }
+
+    (void) unlink(mx->tmp);
+
+    /* not again before the next heartbeat: one log line per interval */
+    mx->written = now;
+    mx->dirty = 0;
+
+    return PL_ERR;
+}
+
+
+static void
+pl_metrics_loader(FILE *f, void *data)
+{
+    int            i;
+    pl_metrics_t  *mx;
+
+    mx = data;
 
     pl_metrics_head(f, "uco_loader_info", "gauge",
                     "The loader's version, as a label.");
@@ -213,41 +267,10 @@ pl_metrics_flush(pl_metrics_t *mx, int force)
             (unsigned long long) mx->counts.partners,
             (unsigned long long) mx->counts.programmes,
             (unsigned long long) mx->counts.terminals);
-
-    if (ferror(f) | fclose(f)) {
-        f = NULL;
-        goto failed;
-    }
-
-    if (rename(mx->tmp, mx->path) == -1) {
-        f = NULL;
-        goto failed;
-    }
-
-    mx->written = now;
-    mx->dirty = 0;
-
-    return PL_OK;
-
-failed:
-
-    pl_error(mx, PL_EIO, "metrics file %s: %s", mx->path, strerror(errno));
-
-    if (f != NULL) {
-        fclose(f);
-    }
-
-    (void) unlink(mx->tmp);
-
-    /* not again before the next heartbeat: one log line per interval */
-    mx->written = now;
-    mx->dirty = 0;
-
-    return PL_ERR;
 }
 
 
-static void
+void
 pl_metrics_head(FILE *f, const char *name, const char *type,
     const char *help)
 {

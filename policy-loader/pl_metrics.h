@@ -7,6 +7,7 @@
 #ifndef PL_METRICS_H
 #define PL_METRICS_H
 
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -17,6 +18,9 @@
 
 /* the file is rewritten at least this often, as a heartbeat */
 #define PL_METRICS_HEARTBEAT    15      /* seconds */
+
+/* writes the metrics into the file being written */
+typedef void (*pl_metrics_fill_pt)(FILE *f, void *data);
 
 typedef enum {
     PL_METRICS_PUBLISHED = 0,
@@ -54,5 +58,11 @@ void pl_metrics_published(pl_metrics_t *mx, uint64_t generation,
 void pl_metrics_synced(pl_metrics_t *mx);
 void pl_metrics_error(pl_metrics_t *mx, int err);
 int pl_metrics_flush(pl_metrics_t *mx, int force);
+
+/* another process's metrics (the journal's): the file only, its fill */
+int pl_metrics_write(pl_metrics_t *mx, int force, pl_metrics_fill_pt fill,
+    void *data);
+void pl_metrics_head(FILE *f, const char *name, const char *type,
+    const char *help);
 
 #endif /* PL_METRICS_H */

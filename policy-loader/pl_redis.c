@@ -5,7 +5,10 @@
  * fields are the record's (docs/journal.md); absent values are left
  * out.  Entry ids are Redis's own: after a loader crash a record may be
  * added twice, and readers drop repeats by the id field (at-least-once).
- * Any error closes the connection: the next batch reconnects.
+ * Any error closes the connection: the next batch reconnects.  The
+ * password is sent in AUTH and nowhere else: not logged, and an error
+ * names the server, never what was sent.  hiredis 0.14 (Debian 12) has
+ * no TLS: docs/journal.md says what to do instead.
  */
 
 #include <stdio.h>
@@ -22,14 +25,15 @@
 
 
 static int pl_redis_connect(pl_redis_t *rd);
+static int pl_redis_auth(pl_redis_t *rd);
+static const char *pl_redis_where(pl_redis_t *rd);
 static void pl_redis_close(pl_redis_t *rd);
 static int pl_redis_append(pl_redis_t *rd, const uco_journal_rec_t *r,
     const char *trim);
 
 
 pl_redis_t *
-pl_redis_new(const char *addr, const char *stream, uint64_t maxlen,
-    uint64_t minid_age, unsigned timeout)
+pl_redis_new(const pl_jconf_t *cf)
 {
     char        *colon, *end;
     long         port;
@@ -40,7 +44,19 @@ pl_redis_new(const char *addr, const char *stream, uint64_t maxlen,
         return NULL;
     }
 
-    rd->host = strdup(addr);
+    rd->socket = cf->redis_socket;
+    rd->user = cf->redis_user;
+    rd->password = cf->redis_password;
+    rd->stream = cf->stream;
+    rd->maxlen = cf->maxlen;
+    rd->minid_age = cf->minid_age;
+    rd->timeout = cf->timeout;
+
+    if (cf->redis_socket != NULL) {
+        return rd;
+    }
+
+    rd->host = strdup(cf->redis);
     if (rd->host == NULL) {
         free(rd);
         return NULL;
@@ -60,11 +76,6 @@ pl_redis_new(const char *addr, const char *stream, uint64_t maxlen,
 
         rd->port = (int) port;
     }
-
-    rd->stream = stream;
-    rd->maxlen = maxlen;
-    rd->minid_age = minid_age;
-    rd->timeout = timeout;
 
     return rd;
 }
@@ -91,7 +102,12 @@ pl_redis_connect(pl_redis_t *rd)
     tv.tv_sec = rd->timeout / 1000;
     tv.tv_usec = (rd->timeout % 1000) * 1000;
 
-    rd->ctx = redisConnectWithTimeout(rd->host, rd->port, tv);
+    if (rd->socket != NULL) {
+        rd->ctx = redisConnectUnixWithTimeout(rd->socket, tv);
+
+    } else {
+        rd->ctx = redisConnectWithTimeout(rd->host, rd->port, tv);
+    }
 
     if (rd->ctx == NULL) {
         pl_error(rd, PL_ENOMEM, "redis: out of memory");
@@ -99,16 +115,82 @@ pl_redis_connect(pl_redis_t *rd)
     }
 
     if (rd->ctx->err != 0 || redisSetTimeout(rd->ctx, tv) != REDIS_OK) {
-        pl_error(rd, PL_ECONN, "redis %s:%d: %s", rd->host, rd->port,
+        pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
                  rd->ctx->errstr);
         pl_redis_close(rd);
         return PL_ERR;
     }
 
-    pl_log(PL_LOG_INFO, "journal: connected to redis %s:%d", rd->host,
-           rd->port);
+    if (rd->password != NULL && pl_redis_auth(rd) != PL_OK) {
+        pl_redis_close(rd);
+        return PL_ERR;
+    }
+
+    pl_log(PL_LOG_INFO, "journal: connected to redis %s%s",
+           pl_redis_where(rd), rd->password != NULL ? " (AUTH)" : "");
 
     return PL_OK;
+}
+
+
+/* AUTH [user] password: the reply's text names no secret */
+
+static int
+pl_redis_auth(pl_redis_t *rd)
+{
+    int          argc;
+    const char  *argv[3];
+    size_t       argvlen[3];
+    redisReply  *reply;
+
+    argc = 0;
+    argv[argc] = "AUTH";
+    argvlen[argc++] = 4;
+
+    if (rd->user != NULL) {
+        argv[argc] = rd->user;
+        argvlen[argc] = strlen(rd->user);
+        argc++;
+    }
+
+    argv[argc] = rd->password;
+    argvlen[argc] = strlen(rd->password);
+    argc++;
+
+    reply = redisCommandArgv(rd->ctx, argc, argv, argvlen);
+
+    if (reply == NULL) {
+        pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
+                 rd->ctx->errstr);
+        return PL_ERR;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        pl_error(rd, PL_EQUERY, "redis %s AUTH%s refused: %.*s",
+                 pl_redis_where(rd), rd->user != NULL ? " (ACL user)" : "",
+                 (int) reply->len, reply->str);
+        freeReplyObject(reply);
+        return PL_ERR;
+    }
+
+    freeReplyObject(reply);
+
+    return PL_OK;
+}
+
+
+/* for messages: host:port or the socket's path */
+
+static const char *
+pl_redis_where(pl_redis_t *rd)
+{
+    if (rd->socket != NULL) {
+        return rd->socket;
+    }
+
+    snprintf(rd->where, sizeof(rd->where), "%s:%d", rd->host, rd->port);
+
+    return rd->where;
 }
 
 
@@ -248,7 +330,7 @@ pl_redis_deliver(pl_redis_t *rd, const pl_jbatch_t *b)
 
     for (i = 0; i < b->n; i++) {
         if (redisGetReply(rd->ctx, (void **) &reply) != REDIS_OK) {
-            pl_error(rd, PL_ECONN, "redis %s:%d: %s", rd->host, rd->port,
+            pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
                      rd->ctx->errstr);
             pl_redis_close(rd);
             return PL_ERR;

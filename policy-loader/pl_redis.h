@@ -2,7 +2,8 @@
  * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
  *
  * The journal's Redis sink: one XADD per record, pipelined per batch,
- * the stream capped by MAXLEN or MINID (hiredis 0.14 API).
+ * the stream capped by MAXLEN or MINID (hiredis 0.14 API); over TCP or
+ * a unix socket, with AUTH.
  */
 
 #ifndef PL_REDIS_H
@@ -13,23 +14,28 @@
 
 #include "pl_log.h"
 #include "pl_journal.h"
+#include "pl_journal_conf.h"
 
 
 typedef struct {
     int            err;
     char           errstr[PL_ERRSTR_LEN];
-    char          *host;
+    char          *host;       /* NULL: socket */
     int            port;
+    const char    *socket;
+    const char    *user;       /* NULL: AUTH password alone */
+    const char    *password;   /* NULL: no AUTH */
     const char    *stream;
     uint64_t       maxlen;      /* 0: none */
     uint64_t       minid_age;   /* ms; 0: none */
     unsigned       timeout;     /* ms */
     redisContext  *ctx;
+    char           where[80];  /* host:port, for messages */
 } pl_redis_t;
 
 
-pl_redis_t *pl_redis_new(const char *addr, const char *stream,
-    uint64_t maxlen, uint64_t minid_age, unsigned timeout);
+/* NULL: out of memory, or cf->redis is not HOST[:PORT] */
+pl_redis_t *pl_redis_new(const pl_jconf_t *cf);
 void pl_redis_free(pl_redis_t *rd);
 int pl_redis_deliver(pl_redis_t *rd, const pl_jbatch_t *b);
 

@@ -1,0 +1,47 @@
+/*
+ * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
+ *
+ * policy-loader journal's options and config file (docs/journal.md).
+ */
+
+#ifndef PL_JOURNAL_CONF_H
+#define PL_JOURNAL_CONF_H
+
+#include <stdio.h>
+#include <stdint.h>
+
+#include "pl_log.h"
+#include "pl_config.h"
+
+
+typedef struct {
+    int               err;
+    char              errstr[PL_ERRSTR_LEN];
+
+    const char       *ring_dir;
+    const char       *conninfo;
+    const char       *redis;            /* HOST[:PORT] */
+    const char       *redis_socket;     /* or a unix socket */
+    const char       *redis_user;       /* ACL user; NULL: AUTH password */
+    const char       *redis_password;   /* never from the command line */
+    const char       *redis_password_file;
+    const char       *stream;
+    const char       *spool_dir;
+    uint64_t          spool_max;
+    uint64_t          maxlen;
+    uint64_t          minid_age;        /* ms */
+    unsigned          interval;         /* ms */
+    unsigned          timeout;          /* ms */
+    pl_config_run_t   run;              /* metrics, log level, syslog */
+    int               help;
+
+    char             *file_buf;         /* the --config file */
+    char             *password_buf;     /* redis-password-file's */
+} pl_jconf_t;
+
+
+int pl_jconf_parse(pl_jconf_t *cf, int argc, char **argv);
+void pl_jconf_free(pl_jconf_t *cf);
+void pl_jconf_usage(FILE *out);
+
+#endif /* PL_JOURNAL_CONF_H */
