@@ -64,7 +64,7 @@ SAN_TESTS  = $(filter-out t/025-time-window.t,$(wildcard t/*.t))
 
 .PHONY: all module loader token test unit run deps clean style fuzz \
         fuzz-build \
-        bench-build \
+        bench-build test-cost \
         test-asan asan test-valgrind deb test-deb
 
 all: module loader token
@@ -159,6 +159,11 @@ $(BUILD)/bench_journal_append: bench/journal_append.c $(JRNL_SRC) \
 	    -lmsgpackc -lcrypto
 
 bench-build: all $(BUILD)/bench_decide $(BUILD)/bench_journal_append
+
+# the decision's instructions under callgrind against bench/decide.budget
+# (docs/performance.md); a throwaway PostgreSQL, a few seconds
+test-cost: deps all $(BUILD)/bench_decide
+	bench/cost.sh
 
 $(ASAN_BUILD)/nginx/Makefile: config
 	$(call configure-nginx,$(ASAN_BUILD)/nginx,-g -O1 -fPIC $(SAN_FLAGS),-fPIC $(SAN_FLAGS))

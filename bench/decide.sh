@@ -6,20 +6,28 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-bench_decide_report() {
+# bench_decide_ir N: sets $ir_per_decision, the instructions callgrind
+# counts inside the decision loop (only) over the first N keys and the
+# 64 repeated ones, per decision; prints them
+bench_decide_ir() {
     local ir n
-    "$top/build/bench_decide" "$snap" "$run/keys" "$partner"
-    # callgrind counts instructions inside the loop only, on 20000 keys
-    head -n 20000 "$run/keys" > "$run/keys.cg"
+    head -n "$1" "$run/keys" > "$run/keys.cg"
+    n=$(( $(wc -l < "$run/keys.cg") + 64 ))
+    [ "$n" -lt 128 ] && n=$(( 2 * (n - 64) ))
     valgrind --tool=callgrind --callgrind-out-file="$run/cg.out" \
         --collect-atstart=no --toggle-collect=bench_decide_loop \
         "$top/build/bench_decide" -n "$snap" "$run/keys.cg" "$partner" 1 \
-        > "$run/cg.log" 2>&1
+        > "$run/cg.log" 2>&1 || { cat "$run/cg.log"; return 1; }
     ir=$(awk '/^summary:/ {print $2}' "$run/cg.out")
-    n=$(( 20000 + 64 ))
+    ir_per_decision=$(( ir / n ))
     echo "callgrind: $ir instructions over $n decisions:" \
-         "$(( ir / n )) instructions/decision" \
+         "$ir_per_decision instructions/decision" \
          "(random and repeated keys alike)"
+}
+
+bench_decide_report() {
+    "$top/build/bench_decide" "$snap" "$run/keys" "$partner"
+    bench_decide_ir 20000
 }
 
 if bench_main; then

@@ -17,6 +17,8 @@
 #define UCO_SNAP_IDENT_LOAD_NUM 17
 #define UCO_SNAP_IDENT_LOAD_DEN 20
 #define UCO_SNAP_SHORT_CARD     0x0fffffffu
+/* the byte c in each byte of a 64-bit word */
+#define UCO_SNAP_BYTES(c)       (0x0101010101010101ULL * (uint64_t) (c))
 
 enum {
     UCO_SNAP_PHASE_HEADER = 0,
@@ -36,8 +38,14 @@ static const uco_snap_section_t *uco_snap_find_section(
 static int uco_snap_section_sizes(const uco_snap_counts_t *c,
     uint64_t size[UCO_SNAP_SEC_LAST + 1],
     uint64_t count[UCO_SNAP_SEC_LAST + 1]);
+static uint64_t uco_snap_load8(const char *p);
+static void uco_snap_pack8(uint64_t v, uint8_t *out);
+static uint64_t uco_snap_hex_bad8(uint64_t x, uint64_t *nibbles);
+static uint64_t uco_snap_digit_bad8(uint64_t x);
 static int uco_snap_hex(int c);
 static int uco_snap_key_digits(const char *value, size_t len,
+    uint8_t key[UCO_SNAP_KEY_LEN]);
+static int uco_snap_key_hashpan_hex(const char *value,
     uint8_t key[UCO_SNAP_KEY_LEN]);
 static int uco_snap_verify_records(const uco_snap_t *s,
     uco_snap_verify_t *v, uint64_t end);
@@ -594,6 +602,89 @@ uco_snap_check(uco_snap_t *s, const void *p, size_t len)
 
 /* identifiers */
 
+/*
+ * Keys are parsed on every request, so eight characters are checked and
+ * decoded at a time in a 64-bit word (SWAR): no table, no branch per
+ * character, one test per word.  Every byte keeps its bit 7 clear before
+ * any addition (bit 7 is tested on its own), so no carry crosses into the
+ * next byte.  Words are read and written with the first character in the
+ * low byte on either byte order.
+ */
+
+static uint64_t
+uco_snap_load8(const char *p)
+{
+    uint64_t  x;
+
+    memcpy(&x, p, 8);
+
+#if defined __BYTE_ORDER__ && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+
+    return x;
+}
+
+
+/* eight nibbles, the first in the low byte, to four bytes high first */
+
+static void
+uco_snap_pack8(uint64_t v, uint8_t *out)
+{
+    uint32_t  w;
+
+    v = (v << 4 | v >> 8) & 0x00ff00ff00ff00ffULL;
+    v = (v | v >> 8) & 0x0000ffff0000ffffULL;
+    w = (uint32_t) (v | v >> 16);
+
+#if defined __BYTE_ORDER__ && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap32(w);
+#endif
+
+    memcpy(out, &w, 4);
+}
+
+
+/*
+ * Bit 7 set in each byte of x that is not a hexadecimal digit of either
+ * case; *nibbles the bytes' values where they are.
+ */
+
+static uint64_t
+uco_snap_hex_bad8(uint64_t x, uint64_t *nibbles)
+{
+    uint64_t  a, l, digit, alpha;
+
+    a = x & UCO_SNAP_BYTES(0x7f);
+    l = a | UCO_SNAP_BYTES(0x20);
+
+    /* bit 7 of a byte: '0' <= a <= '9', 'a' <= (a | 0x20) <= 'f' */
+    digit = (a + UCO_SNAP_BYTES(0x80 - '0'))
+            & ~(a + UCO_SNAP_BYTES(0x80 - '9' - 1));
+    alpha = (l + UCO_SNAP_BYTES(0x80 - 'a'))
+            & ~(l + UCO_SNAP_BYTES(0x80 - 'f' - 1));
+
+    *nibbles = (a & UCO_SNAP_BYTES(0x0f))
+               + ((alpha >> 7) & UCO_SNAP_BYTES(0x01)) * 9;
+
+    return x | ~(digit | alpha);
+}
+
+
+/* bit 7 set in each byte of x that is not a decimal digit */
+
+static uint64_t
+uco_snap_digit_bad8(uint64_t x)
+{
+    uint64_t  a;
+
+    a = x & UCO_SNAP_BYTES(0x7f);
+
+    return x | ~((a + UCO_SNAP_BYTES(0x80 - '0'))
+                 & ~(a + UCO_SNAP_BYTES(0x80 - '9' - 1)));
+}
+
+
 static int
 uco_snap_hex(int c)
 {
@@ -621,21 +712,46 @@ static int
 uco_snap_key_digits(const char *value, size_t len,
     uint8_t key[UCO_SNAP_KEY_LEN])
 {
-    size_t  i;
+    size_t    i, r;
+    uint8_t   out[16];
+    uint64_t  x, bad;
 
     if (len == 0 || len > 2 * (UCO_SNAP_KEY_LEN - 2)) {
         return UCO_SNAP_EINVAL;
     }
 
-    key[1] = (uint8_t) len;
+    memset(out, 0, sizeof(out));
+    bad = 0;
 
-    for (i = 0; i < len; i++) {
-        if (value[i] < '0' || value[i] > '9') {
-            return UCO_SNAP_EINVAL;
-        }
-
-        key[2 + i / 2] |= (uint8_t) ((value[i] - '0') << (i % 2 ? 0 : 4));
+    for (i = 0; i + 8 <= len; i += 8) {
+        x = uco_snap_load8(value + i);
+        bad |= uco_snap_digit_bad8(x);
+        uco_snap_pack8(x & UCO_SNAP_BYTES(0x0f), out + i / 2);
     }
+
+    r = len - i;
+
+    if (r != 0 && len >= 8) {
+        /* the last r digits from the last eight, the rest made '0' */
+        x = uco_snap_load8(value + len - 8) >> (8 * (8 - r))
+            | UCO_SNAP_BYTES('0') << (8 * r);
+        bad |= uco_snap_digit_bad8(x);
+        uco_snap_pack8(x & UCO_SNAP_BYTES(0x0f), out + i / 2);
+
+    } else {
+        for ( /* void */ ; i < len; i++) {
+            x = (unsigned char) value[i];
+            bad |= x - '0' > 9 ? 0x80 : 0;
+            out[i / 2] |= (uint8_t) ((x & 0x0f) << (i % 2 ? 0 : 4));
+        }
+    }
+
+    if (bad & UCO_SNAP_BYTES(0x80)) {
+        return UCO_SNAP_EINVAL;
+    }
+
+    key[1] = (uint8_t) len;
+    memcpy(key + 2, out, UCO_SNAP_KEY_LEN - 2);
 
     return UCO_SNAP_OK;
 }
@@ -646,19 +762,57 @@ uco_snap_key_digits(const char *value, size_t len,
 int
 uco_snap_unhex(const char *value, size_t len, uint8_t *out)
 {
-    int     hi, lo;
-    size_t  i;
+    int       hi, lo;
+    size_t    i;
+    uint64_t  bad, nibbles;
 
-    for (i = 0; i < len; i += 2) {
+    bad = 0;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        bad |= uco_snap_hex_bad8(uco_snap_load8(value + i), &nibbles);
+        uco_snap_pack8(nibbles, out + i / 2);
+    }
+
+    for ( /* void */ ; i < len; i += 2) {
         hi = uco_snap_hex((unsigned char) value[i]);
         lo = uco_snap_hex((unsigned char) value[i + 1]);
-
-        if (hi < 0 || lo < 0) {
-            return UCO_SNAP_EINVAL;
-        }
-
-        out[i / 2] = (uint8_t) (hi << 4 | lo);
+        bad |= (hi | lo) < 0 ? 0x80 : 0;
+        out[i / 2] = (uint8_t) ((hi & 0x0f) << 4 | (lo & 0x0f));
     }
+
+    return (bad & UCO_SNAP_BYTES(0x80)) ? UCO_SNAP_EINVAL : UCO_SNAP_OK;
+}
+
+
+/*
+ * A HashPAN's key: its first 15 bytes from the first 30 digits; the 34
+ * others are only checked.
+ */
+
+static int
+uco_snap_key_hashpan_hex(const char *value, uint8_t key[UCO_SNAP_KEY_LEN])
+{
+    size_t    i;
+    uint8_t   hash[16];
+    uint64_t  bad, nibbles;
+
+    bad = 0;
+
+    for (i = 0; i < 32; i += 8) {
+        bad |= uco_snap_hex_bad8(uco_snap_load8(value + i), &nibbles);
+        uco_snap_pack8(nibbles, hash + i / 2);
+    }
+
+    for ( /* void */ ; i < 64; i += 8) {
+        bad |= uco_snap_hex_bad8(uco_snap_load8(value + i), &nibbles);
+    }
+
+    if (bad & UCO_SNAP_BYTES(0x80)) {
+        return UCO_SNAP_EINVAL;
+    }
+
+    key[0] = UCO_ID_HASHPAN;
+    memcpy(key + 1, hash, UCO_SNAP_KEY_LEN - 1);
 
     return UCO_SNAP_OK;
 }
@@ -684,19 +838,16 @@ int
 uco_snap_key(uco_id_kind_e kind, const char *value, size_t len,
     uint8_t key[UCO_SNAP_KEY_LEN])
 {
-    uint8_t  hash[32];
-
     memset(key, 0, UCO_SNAP_KEY_LEN);
 
     switch (kind) {
 
     case UCO_ID_HASHPAN:
-        if (len != 64 || uco_snap_unhex(value, len, hash) != UCO_SNAP_OK) {
+        if (len != 64) {
             return UCO_SNAP_EINVAL;
         }
 
-        uco_snap_key_hashpan(hash, key);
-        return UCO_SNAP_OK;
+        return uco_snap_key_hashpan_hex(value, key);
 
     case UCO_ID_SOCIAL:
     case UCO_ID_BARCODE:
@@ -888,40 +1039,44 @@ uco_snap_find_card_id(const uco_snap_t *s, uint64_t id, uint32_t *card)
 }
 
 
+/*
+ * Once per request: a binary search without a branch on the comparison
+ * (the compiler makes it a conditional move), so that nothing is
+ * mispredicted whatever the ids.
+ */
+
 const uco_snap_partner_t *
 uco_snap_find_partner(const uco_snap_t *s, uint64_t id)
 {
-    uint64_t                   lo, hi, mid;
+    uint64_t                   lo, n, half;
     const uco_snap_partner_t  *p;
 
-    lo = 0;
-    hi = s->npartners;
-
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-        p = &s->partners[mid];
-
-        if (p->id == id) {
-            if (p->programme_first > s->nprogrammes
-                || p->programme_count > s->nprogrammes - p->programme_first
-                || p->terminal_first > s->nterminals
-                || p->terminal_count > s->nterminals - p->terminal_first)
-            {
-                return NULL;
-            }
-
-            return p;
-        }
-
-        if (p->id < id) {
-            lo = mid + 1;
-
-        } else {
-            hi = mid;
-        }
+    if (s->npartners == 0) {
+        return NULL;
     }
 
-    return NULL;
+    lo = 0;
+    n = s->npartners;
+
+    /* the last partner with an id at most id */
+    while (n > 1) {
+        half = n / 2;
+        lo = s->partners[lo + half].id <= id ? lo + half : lo;
+        n -= half;
+    }
+
+    p = &s->partners[lo];
+
+    if (p->id != id
+        || p->programme_first > s->nprogrammes
+        || p->programme_count > s->nprogrammes - p->programme_first
+        || p->terminal_first > s->nterminals
+        || p->terminal_count > s->nterminals - p->terminal_first)
+    {
+        return NULL;
+    }
+
+    return p;
 }
 
 

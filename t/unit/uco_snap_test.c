@@ -22,6 +22,8 @@
 
 static void many_value(size_t i, uint32_t *x, char v[65]);
 static int many(void);
+static int key_kind(uco_id_kind_e kind, size_t len);
+static int keys(void);
 
 
 static uint8_t *
@@ -235,6 +237,94 @@ decide(const uco_snap_t *s, const char *hashpan, int64_t amount,
 }
 
 
+/* bytes that border the digits and letters, and non-ASCII ones */
+static const char  key_bad[] = "/:@G`g \x80\xb0\xc1\xe6\xff";
+
+
+/*
+ * Values of one kind and length: each digit where the parser puts it, and
+ * one bad byte at any position refused, upper-case letters accepted.
+ */
+
+static int
+key_kind(uco_id_kind_e kind, size_t len)
+{
+    int      hex, nib;
+    size_t   i, j, off;
+    uint8_t  key[UCO_SNAP_KEY_LEN], k2[UCO_SNAP_KEY_LEN];
+    char     v[65], w[65];
+
+    hex = kind != UCO_ID_SOCIAL && kind != UCO_ID_BARCODE;
+
+    for (i = 0; i < len; i++) {
+        v[i] = "0123456789abcdef"[(i * 7 + 3) % (hex ? 16 : 10)];
+    }
+
+    v[len] = '\0';
+
+    if (uco_snap_key(kind, v, len, key) != UCO_SNAP_OK
+        || key[0] != (uint8_t) kind)
+    {
+        return 0;
+    }
+
+    /* a HashPAN keeps 15 bytes from byte 1, the others a length byte */
+    off = kind == UCO_ID_HASHPAN ? 2 : 4;
+
+    if (kind != UCO_ID_HASHPAN && key[1] != (hex ? len / 2 : len)) {
+        return 0;
+    }
+
+    for (i = 0; i < len && i < 2 * UCO_SNAP_KEY_LEN - off; i++) {
+        nib = key[(off + i) / 2] >> ((off + i) % 2 ? 0 : 4) & 0x0f;
+
+        if (nib != (int) ((i * 7 + 3) % (hex ? 16 : 10))) {
+            return 0;
+        }
+    }
+
+    for (i = 0; i < len; i++) {
+        memcpy(w, v, len + 1);
+
+        if (hex && w[i] >= 'a') {
+            w[i] = (char) (w[i] - 'a' + 'A');
+
+            if (uco_snap_key(kind, w, len, k2) != UCO_SNAP_OK
+                || memcmp(key, k2, sizeof(key)) != 0)
+            {
+                return 0;
+            }
+        }
+
+        for (j = 0; j < sizeof(key_bad) - 1; j++) {
+            w[i] = key_bad[j];
+
+            if (uco_snap_key(kind, w, len, k2) != UCO_SNAP_EINVAL) {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+keys(void)
+{
+    size_t  len;
+
+    for (len = 1; len <= 28; len++) {
+        if (!key_kind(UCO_ID_SOCIAL, len) || !key_kind(UCO_ID_BARCODE, len)) {
+            return 0;
+        }
+    }
+
+    return key_kind(UCO_ID_HASHPAN, 64) && key_kind(UCO_ID_UID, 8)
+           && key_kind(UCO_ID_UID, 14) && key_kind(UCO_ID_UID, 20);
+}
+
+
 int
 main(void)
 {
@@ -282,6 +372,8 @@ main(void)
        "non-digit social refused");
     ok(uco_snap_key(UCO_ID_SOCIAL, "12345678901234567890123456789", 29, k1)
        == UCO_SNAP_EINVAL, "29-digit social refused");
+    ok(keys(), "every length of every kind: digits in place, a bad byte "
+       "anywhere refused, either case");
     uco_snap_key(UCO_ID_SOCIAL, "042", 3, k1);
     uco_snap_key(UCO_ID_SOCIAL, "42", 2, k2);
     ok(memcmp(k1, k2, sizeof(k1)) != 0, "leading zeros are significant");
