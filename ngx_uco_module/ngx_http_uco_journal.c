@@ -133,6 +133,17 @@ ngx_http_uco_journal_map(ngx_conf_t *cf, ngx_http_uco_journal_conf_t *jc,
         goto failed;
     }
 
+    /*
+     * A new file: exactly 0660, whatever nginx's umask, so that the group
+     * the directory gives it (setgid, the journal process's group) may
+     * write it too; workers need no access, they inherit the mapping.
+     */
+    if (ngx_file_size(&fi) == 0 && fchmod(fd, 0660) == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "uco_journal: cannot chmod \"%V\"", path);
+        goto failed;
+    }
+
     if (ngx_file_size(&fi) == 0 && ftruncate(fd, size) == -1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "uco_journal: cannot size \"%V\"", path);

@@ -1,9 +1,10 @@
 # The Debian packages (make deb): installed on this machine with dpkg,
 # the module is enabled the distribution's way and passes "nginx -t"
 # with the shipped example configurations, the loader's user, config
-# file and tmpfs directory have the right owners and modes, its unit
-# passes "systemd-analyze verify"; then both are purged again (packages
-# that were installed before the test are left installed).
+# files and tmpfs directories have the right owners and modes, its units
+# (the loader's and the journal's) pass "systemd-analyze verify" and
+# rate "OK" in "systemd-analyze security"; then both are purged again
+# (packages that were installed before the test are left installed).
 #
 # Run by "make test-deb" (it builds the packages first and sets
 # UCO_TEST_DEBS); skipped otherwise, and when not root.
@@ -20,7 +21,8 @@ plan skip_all => 'installing packages needs root' if $> != 0;
 
 my @PKGS = qw(libnginx-mod-http-uco uco-policy-loader);
 my $NGINX = '/usr/sbin/nginx';
-my $UNIT = '/lib/systemd/system/uco-policy-loader.service';
+my @UNITS = map { "/lib/systemd/system/$_.service" }
+    qw(uco-policy-loader uco-journal);
 my $LOADER = '/usr/sbin/policy-loader';
 
 sub run {
@@ -110,16 +112,33 @@ is(scalar getpwuid($st[4]), 'uco', '/run/uco is owned by uco') if @st;
 is(scalar getgrgid($st[5]), 'www-data', '/run/uco has group www-data')
     if @st;
 
+for my $dir (['/run/uco-journal', '2750', 'root', 'uco'],
+    ['/var/spool/uco', '0750', 'uco', 'uco'])
+{
+    my ($path, $mode, $user, $group) = @$dir;
+    @st = stat $path;
+    ok(@st, "$path exists (tmpfiles.d)") or next;
+    is(sprintf('%04o', $st[2] & 07777), $mode, "$path is $mode");
+    is(scalar getpwuid($st[4]), $user, "$path is owned by $user");
+    is(scalar getgrgid($st[5]), $group, "$path has group $group");
+}
+
+for my $conf ('/etc/uco/policy-loader.conf', '/etc/uco/journal.conf') {
+    @st = stat $conf;
+    ok(@st, "$conf is installed") or next;
+    is(sprintf('%04o', $st[2] & 07777), '0640', "$conf is 0640");
+    is(scalar getgrgid($st[5]), 'uco', "$conf has group uco");
+}
 my $conf = '/etc/uco/policy-loader.conf';
-@st = stat $conf;
-is(sprintf('%04o', $st[2] & 07777), '0640', "$conf is 0640") if @st;
-is(scalar getgrgid($st[5]), 'uco', "$conf has group uco") if @st;
 
 # the default config parses, read as the loader's user (exit 1 is the
 # missing snapshot file, 2 would be a bad config)
 ($rc, $out) = run('runuser', '-u', 'uco', '--', $LOADER, '--config', $conf,
     'inspect', '/nonexistent.ucs');
 is($rc, 1, 'the default config file parses as the uco user') or diag($out);
+($rc, $out) = run('runuser', '-u', 'uco', '--', $LOADER, 'journal',
+    '--config', '/etc/uco/journal.conf', '--help');
+is($rc, 0, 'so does the journal\'s, /etc/uco/journal.conf') or diag($out);
 
 ok(-x '/usr/share/uco/sql/migrate', 'sql/migrate is in /usr/share/uco');
 ok(-f '/usr/share/uco/sql/migrations/0001_core.sql',
@@ -128,13 +147,25 @@ ok(-f '/usr/share/uco/sql/migrations/0001_core.sql',
 SKIP: {
     my $analyze = -x '/usr/bin/systemd-analyze' ? '/usr/bin/systemd-analyze'
         : -x '/bin/systemd-analyze' ? '/bin/systemd-analyze' : undef;
-    skip('systemd-analyze is missing (package systemd): the unit is not '
-        . 'verified', 2) unless $analyze;
-    ok(-f $UNIT, "$UNIT is installed");
-    ($rc, $out) = run($analyze, 'verify', $UNIT);
-    is($rc, 0, 'systemd-analyze verify accepts the unit') or diag($out);
-    unlike($out, qr/uco-policy-loader\.service:/,
-        'without a warning about it') or diag($out);
+    skip('systemd-analyze is missing (package systemd): the units are not '
+        . 'verified', 5 * @UNITS) unless $analyze;
+    for my $unit (@UNITS) {
+        my ($name) = $unit =~ m{([^/]+)$};
+        ok(-f $unit, "$unit is installed");
+        ($rc, $out) = run($analyze, 'verify', $unit);
+        is($rc, 0, "systemd-analyze verify accepts $name") or diag($out);
+        unlike($out, qr/\Q$name\E:/, 'without a warning about it')
+            or diag($out);
+        # --offline: no running systemd needed (containers, CI)
+        ($rc, $out) = run($analyze, 'security', '--offline=true', $unit);
+        my ($exposure) = $out =~ /Overall exposure level for \S+: ([\d.]+)/;
+        ok(defined $exposure && $exposure <= 2.0,
+            "systemd-analyze security rates $name OK (exposure "
+            . ($exposure // '?') . ' <= 2.0)') or diag($out);
+        like($out,
+            qr{User=/DynamicUser=\s+Service runs under a static non-root},
+            "$name runs as a non-root user") or diag($out);
+    }
 }
 
 done_testing();

@@ -1,3 +1,6 @@
+# The ring file nginx's master creates is 0660 whatever nginx's umask,
+# with the group of its setgid directory (the journal process's group;
+# docs/journal.md).
 # policy-loader journal as an operator runs it: a config file (-c) whose
 # settings the command line overrides; a Redis reached on a unix socket
 # only, with AUTH (the default user's password from a file of its own,
@@ -38,7 +41,25 @@ my $ACL_PW = 'acl-pw-0096';
 mkdir $JDIR;
 mkdir $RDIR;
 
+# ------------------------------------------------------------ the ring file
+
+# a group that is not the master's own: nogroup as root, else a
+# supplementary group of the test's user, if it has one
+my ($gid) = $> == 0 ? (getgrnam('nogroup'))[2]
+    : grep { $_ != $( + 0 } split ' ', $);
+chown -1, $gid, $JDIR if defined $gid;
+chmod 02750, $JDIR;
+my $umask = umask 022;
 nginx_start(http_config => "uco_journal $JDIR;\n");
+umask $umask;
+my @st = stat "$JDIR/journal.ring";
+is(sprintf('%04o', $st[2] & 07777), '0660',
+    'the ring file is created 0660 under umask 022');
+SKIP: {
+    skip('no second group to test the setgid directory with', 1)
+        unless defined $gid;
+    is($st[5], $gid, 'with the group of its setgid directory');
+}
 
 # a Redis of the test's own: no TCP port, a password for the default
 # user, and an ACL user that may only XADD to uco:* keys
@@ -92,6 +113,15 @@ sub journal_start {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', $LOG;
         open STDERR, '>&', \*STDOUT;
+        if (@args && $args[0] eq '--as-nobody') {
+            shift @args;
+            my ($uid, $gid) = (getpwnam('nobody'))[2, 3];
+            $) = "$gid $gid";
+            POSIX::setgid($gid) && POSIX::setuid($uid)
+                or POSIX::_exit(126);
+            exec repo_root() . '/build/policy-loader', 'journal', @args
+                or POSIX::_exit(127);
+        }
         exec $LOADER, 'journal', @args or POSIX::_exit(127);
     }
     $journal = $pid;
@@ -213,6 +243,27 @@ is(journal_stop(), 0, 'SIGTERM: exit 0');
 my $log = log_text();
 unlike($log, qr/\Q$DEFAULT_PW\E|\Q$ACL_PW\E|wrong-pw-0096/,
     'no password in the log, even at debug');
+
+# ------------------------- least privilege: the journal as another user
+
+# nginx's master (root) created the ring; a journal process that is
+# neither root nor nginx's user, only in the directory's group, drains it
+SKIP: {
+    my ($uid, $ugid) = (getpwnam('nobody'))[2, 3];
+    skip('needs root, and a user nobody in the ring\'s group', 2)
+        unless $> == 0 && defined $uid && defined $gid && $ugid == $gid;
+    mkdir "$T/spool-nobody";
+    chown $uid, $gid, "$T/spool-nobody";
+    my $before = pg_rows();
+    # the plain binary: a valgrind wrapper could not write its logs
+    journal_start('--as-nobody', '--ring', $JDIR, '--db', pg_conninfo(),
+        '--spool', "$T/spool-nobody", '--interval', '0.01');
+    ask(4);
+    ok(wait_until(sub { pg_rows() == $before + 4 }, 10),
+        'a journal process running as nobody (group of the ring) drains '
+        . 'the ring root created');
+    is(journal_stop(), 0, 'SIGTERM: exit 0');
+}
 
 # ------------------------------------------------------ --syslog, --help
 
