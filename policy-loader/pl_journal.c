@@ -256,7 +256,8 @@ pl_journal_setup(pl_journal_t *jn)
     }
 
     if (jn->cf.conninfo != NULL) {
-        jn->jp = pl_journal_pg_new(jn->cf.conninfo);
+        jn->jp = pl_journal_pg_new(jn->cf.conninfo,
+                                   jn->cf.retention_months);
         s = &jn->sinks[jn->nsinks++];
         s->name = "postgresql";
         s->deliver = pl_journal_to_pg;

@@ -22,6 +22,7 @@
 #define PL_JCONF_SPOOL_MAX    (1024ULL * 1024 * 1024)
 #define PL_JCONF_MAXLEN       10000000ULL
 #define PL_JCONF_PASSWORD_MAX 1024
+#define PL_JCONF_MONTHS_MAX   1200
 
 #define PL_JCONF_SHORT        ":c:r:d:R:i:vh"
 
@@ -37,6 +38,7 @@ enum {
     PL_JOPT_REDIS_PASSWORD,
     PL_JOPT_REDIS_PASSWORD_ARG,     /* refused */
     PL_JOPT_REDIS_PASSWORD_FILE,
+    PL_JOPT_RETENTION_MONTHS,
 };
 
 
@@ -62,6 +64,8 @@ static const struct option  pl_jconf_options[] = {
     { "minid-age",           required_argument, NULL, PL_JOPT_MINID_AGE },
     { "spool",               required_argument, NULL, PL_JOPT_SPOOL },
     { "spool-max",           required_argument, NULL, PL_JOPT_SPOOL_MAX },
+    { "retention-months",    required_argument, NULL,
+      PL_JOPT_RETENTION_MONTHS },
     { "interval",            required_argument, NULL, 'i' },
     { "timeout",             required_argument, NULL, PL_JOPT_TIMEOUT },
     { "metrics-file",        required_argument, NULL,
@@ -87,6 +91,7 @@ static const pl_config_key_t  pl_jconf_keys[] = {
     { "minid-age",           PL_JOPT_MINID_AGE },
     { "spool",               PL_JOPT_SPOOL },
     { "spool-max",           PL_JOPT_SPOOL_MAX },
+    { "retention-months",    PL_JOPT_RETENTION_MONTHS },
     { "interval",            'i' },
     { "timeout",             PL_JOPT_TIMEOUT },
     { "metrics-file",        PL_OPT_METRICS_FILE },
@@ -126,6 +131,10 @@ pl_jconf_usage(FILE *out)
         PL_JCONF_SPOOL_DIR ")\n"
         "      --spool-max SIZE  bytes per sink's spool, k/m/g suffix"
         " (default 1g)\n"
+        "      --retention-months N\n"
+        "                        drop uco.decision partitions older than"
+        " N months\n"
+        "                        (default 0: keep for ever)\n"
         "  -i, --interval SECS   poll interval when idle (default 0.02)\n"
         "      --timeout SECS    Redis connect and I/O timeout"
         " (default 2)\n"
@@ -207,6 +216,7 @@ pl_jconf_free(pl_jconf_t *cf)
 static int
 pl_jconf_option(void *ctx, int c, char *value)
 {
+    uint64_t     n;
     pl_jconf_t  *cf;
 
     cf = ctx;
@@ -316,6 +326,19 @@ pl_jconf_option(void *ctx, int c, char *value)
         }
         break;
 
+    case PL_JOPT_RETENTION_MONTHS:
+        if (pl_config_u64(value, 10, &n) != PL_OK
+            || n > PL_JCONF_MONTHS_MAX)
+        {
+            pl_error(cf, PL_EUSAGE, "--retention-months: \"%s\" is not a "
+                     "number of months from 0 (keep for ever) to %d",
+                     value, PL_JCONF_MONTHS_MAX);
+            return PL_ERR;
+        }
+
+        cf->retention_months = (unsigned) n;
+        break;
+
     case 'i':
         if (pl_config_secs(value, 0.001, 10, &cf->interval) != PL_OK) {
             pl_error(cf, PL_EUSAGE, "--interval: \"%s\" is not a number "
@@ -370,6 +393,12 @@ pl_jconf_check(pl_jconf_t *cf)
     {
         pl_error(cf, PL_EUSAGE, "nowhere to deliver: give --db, --redis "
                  "(or --redis-socket) or both");
+        return PL_ERR;
+    }
+
+    if (cf->retention_months != 0 && cf->conninfo == NULL) {
+        pl_error(cf, PL_EUSAGE, "--retention-months: partitions are "
+                 "PostgreSQL's, give --db");
         return PL_ERR;
     }
 

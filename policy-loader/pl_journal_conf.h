@@ -32,6 +32,7 @@ typedef struct {
     uint64_t          minid_age;        /* ms */
     unsigned          interval;         /* ms */
     unsigned          timeout;          /* ms */
+    unsigned          retention_months; /* 0: keep for ever */
     pl_config_run_t   run;              /* metrics, log level, syslog */
     int               help;
 

@@ -7,6 +7,8 @@
  * batch delivered twice (a loader killed before it acknowledged the
  * ring, a spool replayed) stores each decision once.  Any failure rolls
  * the whole batch back and drops the connection; the caller spools.
+ * Hourly, before a batch, uco.decision_maintain() makes the coming
+ * months' partitions and drops those past the retention.
  */
 
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <time.h>
 
 #include "pl_journal_pg.h"
+#include "pl_loop.h"
 
 
 #define PL_JOURNAL_PG_ROW   512
@@ -36,12 +39,13 @@ static const char  pl_journal_pg_insert[] =
 static int pl_journal_pg_exec(pl_journal_pg_t *jp, const char *sql);
 static int pl_journal_pg_partitions(pl_journal_pg_t *jp,
     const pl_jbatch_t *b);
+static int pl_journal_pg_maintain(pl_journal_pg_t *jp);
 static size_t pl_journal_pg_row(char *p, const uco_journal_rec_t *r);
 static void pl_journal_pg_fail(pl_journal_pg_t *jp, const char *what);
 
 
 pl_journal_pg_t *
-pl_journal_pg_new(const char *conninfo)
+pl_journal_pg_new(const char *conninfo, unsigned retention)
 {
     pl_journal_pg_t  *jp;
 
@@ -50,6 +54,7 @@ pl_journal_pg_new(const char *conninfo)
         return NULL;
     }
 
+    jp->retention = retention;
     jp->size = PL_JOURNAL_BATCH * PL_JOURNAL_PG_ROW;
     jp->buf = malloc(jp->size);
     jp->pg = pl_pg_new(conninfo);
@@ -154,6 +159,55 @@ pl_journal_pg_partitions(pl_journal_pg_t *jp, const pl_jbatch_t *b)
 
 
 /*
+ * Partitions ahead and retention, in a transaction of their own.  Only
+ * a lost connection fails the batch: a schema without the function
+ * (migration 0005 not applied) or a role without EXECUTE is logged and
+ * tried again an hour later.
+ */
+
+static int
+pl_journal_pg_maintain(pl_journal_pg_t *jp)
+{
+    int        i;
+    PGresult  *res;
+    char       sql[96];
+
+    jp->maintain_at = pl_loop_now() + PL_JOURNAL_PG_MAINTAIN;
+
+    snprintf(sql, sizeof(sql), "SELECT * FROM uco.decision_maintain(%u, %d)",
+             jp->retention, PL_JOURNAL_PG_AHEAD);
+
+    res = PQexec(jp->pg->conn, sql);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        pl_journal_pg_fail(jp, "uco.decision_maintain()");
+
+        if (!pl_pg_connected(jp->pg)) {
+            return PL_ERR;
+        }
+
+        pl_log(PL_LOG_WARN, "%s; partitions are not made ahead%s, next "
+               "try in an hour", jp->errstr,
+               jp->retention ? " nor dropped" : "");
+        return PL_OK;
+    }
+
+    for (i = 0; i < PQntuples(res); i++) {
+        pl_log(PL_LOG_INFO, "journal: partition maintenance: %s",
+               PQgetvalue(res, i, 0));
+    }
+
+    PQclear(res);
+
+    /* a dropped month comes back if a late record needs it */
+    memset(jp->months, 0, sizeof(jp->months));
+
+    return PL_OK;
+}
+
+
+/*
  * One COPY text row.  Terminals are [A-Za-z0-9._:-] by the module's
  * validation, so they need no escaping; anything else is refused before.
  */
@@ -223,6 +277,12 @@ pl_journal_pg_deliver(pl_journal_pg_t *jp, const pl_jbatch_t *b)
         }
 
         pl_log(PL_LOG_INFO, "journal: connected to the database");
+    }
+
+    if (pl_loop_now() >= jp->maintain_at
+        && pl_journal_pg_maintain(jp) != PL_OK)
+    {
+        goto failed;
     }
 
     if (pl_journal_pg_exec(jp, "BEGIN") != PL_OK) {

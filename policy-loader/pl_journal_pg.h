@@ -15,6 +15,10 @@
 
 #define PL_JOURNAL_PG_MONTHS  4
 
+/* uco.decision_maintain(): hourly, partitions made 2 months ahead */
+#define PL_JOURNAL_PG_MAINTAIN  3600000     /* ms */
+#define PL_JOURNAL_PG_AHEAD     2
+
 
 typedef struct {
     int        err;
@@ -22,12 +26,15 @@ typedef struct {
     pl_pg_t   *pg;
     int        staged;      /* the staging table exists on this session */
     int32_t    months[PL_JOURNAL_PG_MONTHS];    /* partitions known */
+    unsigned   retention;   /* months; 0: keep for ever */
+    long long  maintain_at; /* monotonic ms; 0: at once */
     char      *buf;
     size_t     size;
 } pl_journal_pg_t;
 
 
-pl_journal_pg_t *pl_journal_pg_new(const char *conninfo);
+pl_journal_pg_t *pl_journal_pg_new(const char *conninfo,
+    unsigned retention);
 void pl_journal_pg_free(pl_journal_pg_t *jp);
 int pl_journal_pg_deliver(pl_journal_pg_t *jp, const pl_jbatch_t *b);
 

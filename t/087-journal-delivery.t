@@ -235,8 +235,11 @@ is(psql('SELECT programme_id, rides, compensation, rides_without_fare '
         . 'FROM uco.carrier_month'),
     '901|' . (@ids - 2) . '|' . (@ids - 2) * 5000 . '|0',
     'carrier report: benefit rides and compensation');
+is(psql("SELECT count(DISTINCT tableoid) FROM uco.decision"), 1,
+    'all in one monthly partition');
 is(psql("SELECT count(*) FROM pg_inherits WHERE inhparent = "
-        . "'uco.decision'::regclass"), 1, 'one monthly partition');
+        . "'uco.decision'::regclass"), 3,
+    'that month\'s and the two next, made ahead');
 
 is(journal_kill('TERM'), 0, 'SIGTERM: exit 0');
 unlike(log_text(), qr/error:|malformed/, 'no errors logged');

@@ -7,8 +7,10 @@
 # an ACL user's from the config file), no password ever in the log or
 # accepted on the command line, a wrong one refused and spooled; the
 # metrics file (promtool accepts it: records delivered and spooled per
-# sink, spools, ring lag, last delivery); every bad option or setting
-# exits 2 with a message naming it.
+# sink, spools, ring lag, last delivery); partition retention (months
+# made ahead, those past retention-months dropped, reports still right,
+# detaching, a role that may only EXECUTE the maintenance); every bad
+# option or setting exits 2 with a message naming it.
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -265,6 +267,79 @@ SKIP: {
     is(journal_stop(), 0, 'SIGTERM: exit 0');
 }
 
+# ---------------------------------------------------- partition retention
+
+# months in UTC, N months before now
+sub month_ago {
+    my ($n, $fmt) = @_;
+    return psql("SELECT to_char(now() AT TIME ZONE 'UTC' - interval "
+        . "'$n months', '$fmt')");
+}
+my ($m13, $m12) = map { month_ago($_, 'YYYY_MM') } 13, 12;
+psql(<<'SQL');
+SELECT uco.decision_partition(now() - interval '13 months'),
+       uco.decision_partition(now() - interval '12 months');
+INSERT INTO uco.decision (decision_id, decided_at, node, partner_id,
+                          decision, discount, generation)
+VALUES (1, now() - interval '13 months', 0, 9601, 'eligible', 100, 1),
+       (2, now() - interval '12 months', 0, 9601, 'eligible', 200, 1);
+SQL
+my $rows = pg_rows();
+
+write_file($conf, <<"CONF");
+ring = $JDIR
+db = "${\ pg_conninfo()}"
+retention_months = 12
+spool = $T/spool
+interval = 0.01
+CONF
+journal_start('-c', $conf);
+ask(1);
+ok(wait_until(sub { log_text() =~ /partition maintenance: dropped /
+        && pg_rows() == $rows }, 20),
+    'retention-months = 12: a new decision stored, one old one gone');
+like(log_text(), qr/partition maintenance: dropped uco\.decision_$m13\b/,
+    'the partition 13 months old is dropped, and logged');
+is(psql("SELECT to_regclass('uco.decision_$m13') IS NULL, "
+        . "to_regclass('uco.decision_$m12') IS NOT NULL"), 't|t',
+    'the one 12 months old is kept');
+is(psql("SELECT count(*) FROM generate_series(0, 2) m WHERE to_regclass("
+        . "'uco.decision_' || to_char(date_trunc('month', now() AT TIME "
+        . "ZONE 'UTC') + make_interval(months => m), 'YYYY_MM')) IS NOT "
+        . "NULL"), 3, 'this month\'s and the next two exist');
+is(psql("SELECT string_agg(to_char(month, 'YYYY-MM') || ':' || decisions,"
+        . " ',' ORDER BY month) FROM uco.partner_month_report() WHERE "
+        . "partner_id = 9601"),
+    month_ago(12, 'YYYY-MM') . ':1,' . month_ago(0, 'YYYY-MM') . ':'
+        . ($rows - 1), 'the report counts what is kept, month by month');
+is(journal_stop(), 0, 'SIGTERM: exit 0');
+
+is(psql('SELECT * FROM uco.decision_retention(1, true)'),
+    "detached uco.decision_$m12", 'decision_retention(1, true) detaches');
+is(psql("SELECT count(*) FROM uco.decision_$m12"), 1,
+    'the detached table keeps its rows for archiving');
+is(psql("SELECT count(*) FROM pg_inherits WHERE inhrelid = "
+        . "'uco.decision_$m12'::regclass"), 0, 'outside uco.decision');
+
+# the journal's role needs EXECUTE, not the ownership of uco.decision
+is(psql(<<'SQL'), 'created uco.decision_' . month_ago(-3, 'YYYY_MM'),
+CREATE ROLE uco_jt;
+GRANT USAGE ON SCHEMA uco TO uco_jt;
+GRANT EXECUTE ON FUNCTION uco.decision_maintain(integer, integer)
+    TO uco_jt;
+SET ROLE uco_jt;
+SELECT * FROM uco.decision_maintain(0, 3);
+SQL
+    'a role with EXECUTE only makes partitions through the function');
+like(eval { psql("SET ROLE uco_jt;\nSELECT uco.decision_retention(1)") }
+    // $@, qr/permission denied for function decision_retention/,
+    'and may not call what it was not granted (no EXECUTE for PUBLIC)');
+like(eval { psql("GRANT CREATE ON SCHEMA uco TO uco_jt;\nSET ROLE uco_jt;\n"
+    . "SELECT uco.decision_partition(now() + interval '5 months')") } // $@,
+    qr/must be owner of table decision/,
+    'creating a partition itself needs the ownership of uco.decision, '
+    . 'not only CREATE on the schema');
+
 # ------------------------------------------------------ --syslog, --help
 
 my ($rc, $out) = capture([$LOADER, 'journal', '--syslog', '--ring', $JDIR,
@@ -302,6 +377,11 @@ for my $case (
     [['--log-level', 'loud'], '--log-level: "loud" is not one of'],
     [['--metrics-file', ''], '--metrics-file: empty file name'],
     [['--spool', ''], '--spool: empty directory name'],
+    [['--retention-months', '1201', '--db', ''],
+        '--retention-months: "1201" is not a number of months'],
+    [['--retention-months', '-1', '--db', ''],
+        '--retention-months: "-1" is not'],
+    [['--retention-months', '3'], 'partitions are PostgreSQL\'s, give --db'],
     [['stray'], 'unexpected argument "stray"'])
 {
     my @args = ('--ring', $JDIR, '--redis-socket', $SOCK);
