@@ -54,8 +54,9 @@ package Uco::Test;
 # loader_stop, ctl_generation / set_ctl_generation, snapshot_path,
 # nginx_start / nginx_stop, http_get / http_request, error_log_mark /
 # error_log_since, check_no_alerts, wait_until, pg_stop / pg_start,
-# pg_conninfo, psql_session, redis_start / redis_stop / redis_cli /
-# redis_port.
+# pg_conninfo, psql_session, standby_start / standby_stop / standby_psql
+# / standby_conninfo / standby_catch_up (a streaming hot standby of the
+# test's cluster), redis_start / redis_stop / redis_cli / redis_port.
 #
 # As root, PostgreSQL runs as "nobody" (initdb refuses root) and nginx
 # workers run as nobody too: /tmp/uco-test/<test>/ is made world-readable.
@@ -96,6 +97,8 @@ our @EXPORT = qw(
     http_get http_request json_decode read_file write_file
     wait_until faketime_available capture
     pg_stop pg_start pg_conninfo psql_session
+    standby_start standby_stop standby_psql standby_conninfo
+    standby_catch_up
     redis_start redis_stop redis_cli redis_port
 );
 
@@ -137,6 +140,9 @@ my $nginx_log_mark = 0;
 my $loader_pid;
 my $redis_pid;
 my $redis_port;
+my $standby_started = 0;
+my $STANDBY = "$TMP/standby";
+my $STANDBY_SOCK = $STANDBY;
 
 # libpq must see no stray connection settings from the caller
 delete @ENV{ grep { /^PG/ } keys %ENV };
@@ -324,21 +330,36 @@ sub start_postgres {
     my ($rc, $out) = capture([as_pg_user("$PG_BIN/initdb", '--no-sync',
         '-A', 'trust', '-U', 'postgres', '-D', "$PGDIR/data")]);
     die "initdb failed:\n$out" if $rc;
-
-    ($rc, $out) = capture([as_pg_user("$PG_BIN/pg_ctl", '-D',
-        "$PGDIR/data", '-l', "$PGDIR/postgres.log", '-w', '-o',
-        "-c listen_addresses='' -k $PGSOCK -c fsync=off", 'start')]);
-    die "pg_ctl start failed:\n$out\n" . eval { read_file(
-        "$PGDIR/postgres.log") } if $rc;
+    pg_ctl_start($PGDIR, $PGSOCK);
     $pg_started = 1;
+}
+
+
+# pg_ctl start of the cluster in DIR/data, its socket in SOCK, its log
+# DIR/postgres.log; OPTS: more server options ("-c name=value ...")
+sub pg_ctl_start {
+    my ($dir, $sock, $opts) = @_;
+    my ($rc, $out) = capture([as_pg_user("$PG_BIN/pg_ctl", '-D',
+        "$dir/data", '-l', "$dir/postgres.log", '-w', '-o',
+        "-c listen_addresses='' -k $sock -c fsync=off " . ($opts // ''),
+        'start')]);
+    die "pg_ctl start ($dir) failed:\n$out\n" . (eval { read_file(
+        "$dir/postgres.log") } // '') if $rc;
 }
 
 
 sub stop_postgres {
     return unless $pg_started;
     $pg_started = 0;
-    capture([as_pg_user("$PG_BIN/pg_ctl", '-D', "$PGDIR/data", '-m',
-        'immediate', '-w', 'stop')]);
+    pg_ctl_stop($PGDIR, 'immediate');
+}
+
+
+# pg_ctl stop of the cluster in DIR/data; returns (exit code, output)
+sub pg_ctl_stop {
+    my ($dir, $mode) = @_;
+    return capture([as_pg_user("$PG_BIN/pg_ctl", '-D', "$dir/data", '-m',
+        $mode, '-w', 'stop')]);
 }
 
 
@@ -346,10 +367,12 @@ sub cleanup {
     nginx_stop() if $nginx_pid;
     loader_stop() if $loader_pid;
     redis_stop() if $redis_pid;
+    standby_stop();
     stop_postgres();
     return if $ENV{UCO_TEST_KEEP};
     remove_tree($TMP);
     remove_tree($PGSOCK) if $PGSOCK ne $PGDIR;
+    remove_tree($STANDBY_SOCK) if $STANDBY_SOCK ne $STANDBY;
 }
 
 
@@ -367,8 +390,7 @@ END {
 sub pg_stop {
     setup();
     return unless $pg_started;
-    my ($rc, $out) = capture([as_pg_user("$PG_BIN/pg_ctl", '-D',
-        "$PGDIR/data", '-m', 'fast', '-w', 'stop')]);
+    my ($rc, $out) = pg_ctl_stop($PGDIR, 'fast');
     die "pg_ctl stop failed:\n$out" if $rc;
     $pg_started = 0;
 }
@@ -377,10 +399,7 @@ sub pg_stop {
 sub pg_start {
     setup();
     return if $pg_started;
-    my ($rc, $out) = capture([as_pg_user("$PG_BIN/pg_ctl", '-D',
-        "$PGDIR/data", '-l', "$PGDIR/postgres.log", '-w', '-o',
-        "-c listen_addresses='' -k $PGSOCK -c fsync=off", 'start')]);
-    die "pg_ctl start failed:\n$out" if $rc;
+    pg_ctl_start($PGDIR, $PGSOCK);
     $pg_started = 1;
 }
 
@@ -391,10 +410,16 @@ sub pg_start {
 sub psql {
     my ($sql) = @_;
     setup();
+    return psql_at($PGSOCK, $sql);
+}
+
+
+sub psql_at {
+    my ($sock, $sql) = @_;
     my $file = "$TMP/query.sql";
     write_file($file, $sql);
     my ($rc, $out) = capture(['psql', '-X', '-q', '-A', '-t', '-v',
-        'ON_ERROR_STOP=1', '-h', $PGSOCK, '-U', 'postgres', '-d',
+        'ON_ERROR_STOP=1', '-h', $sock, '-U', 'postgres', '-d',
         'postgres', '-f', $file]);
     die "psql failed:\n$out\nSQL:\n$sql\n" if $rc;
     chomp $out;
@@ -428,12 +453,75 @@ sub psql_session {
 }
 
 
+# ---------------------------------------------------------------- standby
+
+# A real hot standby of the test's cluster: pg_basebackup -R (streaming
+# replication over the primary's Unix socket, the same user, the trust
+# that initdb gives local replication) into <tmp>/standby, started on a
+# socket directory of its own with hot_standby_feedback.  Returns its
+# conninfo.  Stopped at exit.
+sub standby_start {
+    setup();
+    return standby_conninfo() if $standby_started;
+    remove_tree($STANDBY);
+    make_path($STANDBY);
+    chmod 0755, $STANDBY;
+    if (length("$STANDBY/.s.PGSQL.5432") > 100) {
+        require File::Temp;
+        $STANDBY_SOCK = File::Temp::tempdir('uco-pgs-XXXXXX', TMPDIR => 1);
+    }
+    if ($IS_ROOT) {
+        my (undef, undef, $uid, $gid) = getpwnam($RUN_AS);
+        chown $uid, $gid, $STANDBY, $STANDBY_SOCK;
+        chmod 0755, $STANDBY_SOCK;
+    }
+    my ($rc, $out) = capture([as_pg_user("$PG_BIN/pg_basebackup", '-h',
+        $PGSOCK, '-U', 'postgres', '-D', "$STANDBY/data", '-R', '-X',
+        'stream', '-c', 'fast', '--no-sync')]);
+    die "pg_basebackup failed:\n$out" if $rc;
+    pg_ctl_start($STANDBY, $STANDBY_SOCK,
+        '-c hot_standby=on -c hot_standby_feedback=on');
+    $standby_started = 1;
+    return standby_conninfo();
+}
+
+
+sub standby_stop {
+    return unless $standby_started;
+    $standby_started = 0;
+    pg_ctl_stop($STANDBY, 'immediate');
+}
+
+
+sub standby_conninfo {
+    return "host=$STANDBY_SOCK user=postgres dbname=postgres";
+}
+
+
+# SQL on the standby, as psql() on the primary.
+sub standby_psql {
+    my ($sql) = @_;
+    die "no standby: standby_start() first\n" unless $standby_started;
+    return psql_at($STANDBY_SOCK, $sql);
+}
+
+
+# Wait (up to 10 s) until the standby has replayed all the primary has
+# written so far; true if it has.
+sub standby_catch_up {
+    my $lsn = psql('SELECT pg_current_wal_lsn()');
+    return wait_until(sub {
+        standby_psql("SELECT pg_last_wal_replay_lsn() >= '$lsn'") eq 't';
+    }, 10);
+}
+
+
 # ---------------------------------------------------------------- loader
 
 sub loader_args {
     my (%opt) = @_;
-    my @args = ('-d', conninfo(), '-o', $opt{dir} // $SNAPDIR,
-        '--file-mode', '0644');
+    my @args = ('-d', $opt{conninfo} // conninfo(), '-o',
+        $opt{dir} // $SNAPDIR, '--file-mode', '0644');
     push @args, '--keep', $opt{keep} if defined $opt{keep};
     push @args, @{ $opt{args} || [] };
     return @args;
@@ -448,7 +536,8 @@ sub append_loader_log {
 
 
 # Build and publish one generation; return the published generation.
-# Options: dir (default snapdir()), keep, args (extra arguments).
+# Options: dir (default snapdir()), keep, conninfo (default the test's
+# cluster, e.g. standby_conninfo()), args (extra arguments).
 sub loader_once {
     my (%opt) = @_;
     setup();
