@@ -56,6 +56,7 @@ static void pl_main_metrics(pl_main_t *m, int force);
 static int pl_main_run(pl_main_t *m);
 static int pl_main_daemon(pl_main_t *m);
 static int pl_main_tick(pl_main_t *m);
+static int pl_main_confirm(pl_main_t *m);
 static int pl_main_build(pl_main_t *m);
 static int pl_main_patch(pl_main_t *m);
 static long pl_main_ms(const struct timespec *since);
@@ -267,6 +268,11 @@ pl_main_tick(pl_main_t *m)
             pl_log(PL_LOG_INFO, "not listening (--no-listen): polling "
                    "every %u ms", m->cf.interval);
 
+        } else if (m->pg->standby) {
+            pl_log(PL_LOG_INFO, "the database is a hot standby "
+                   "(pg_is_in_recovery): NOTIFY does not arrive there, "
+                   "not listening, polling every %u ms", m->cf.interval);
+
         } else if (pl_pg_listen(m->pg, PL_MAIN_CHANNEL) != PL_OK) {
             pl_log(PL_LOG_WARN, "%s; not listening, polling every %u ms",
                    m->pg->errstr, m->cf.interval);
@@ -279,12 +285,7 @@ pl_main_tick(pl_main_t *m)
     }
 
     if (!changed) {
-        if (m->in_sync) {
-            pl_publish_touch(m->pub);
-            pl_metrics_synced(m->metrics);
-        }
-
-        return PL_OK;
+        return m->in_sync ? pl_main_confirm(m) : PL_OK;
     }
 
     switch (pl_main_patch(m)) {
@@ -325,6 +326,45 @@ pl_main_tick(pl_main_t *m)
     }
 
     return PL_ERR;
+}
+
+
+/*
+ * Nothing changed: the live snapshot is in sync with the database as of
+ * now, or, read from a hot standby, as of what the standby has replayed
+ * (pl_pg_standby_lag()), so that a lagging replica makes answers stale
+ * by uco_max_staleness as a cut-off loader does.
+ */
+
+static int
+pl_main_confirm(pl_main_t *m)
+{
+    int       known;
+    uint64_t  lag, now;
+
+    if (!m->pg->standby) {
+        pl_publish_touch(m->pub);
+        pl_metrics_synced(m->metrics);
+        return PL_OK;
+    }
+
+    if (pl_pg_standby_lag(m->pg, &known, &lag) != PL_OK) {
+        pl_error(m, m->pg->err, "reading the standby's lag: %s",
+                 m->pg->errstr);
+        return PL_ERR;
+    }
+
+    now = (uint64_t) time(NULL);
+
+    if (known && lag <= now) {
+        pl_publish_touch_at(m->pub, now - lag);
+
+        if (lag == 0) {
+            pl_metrics_synced(m->metrics);
+        }
+    }
+
+    return PL_OK;
 }
 
 

@@ -63,6 +63,7 @@ pl_pg_free(pl_pg_t *pg)
 int
 pl_pg_connect(pl_pg_t *pg)
 {
+    uint64_t            standby;
     const char         *values[7];
     static const char  *keys[] = {
         "connect_timeout", "keepalives_idle", "keepalives_interval",
@@ -100,6 +101,15 @@ pl_pg_connect(pl_pg_t *pg)
         goto failed;
     }
 
+    /* a hot standby: no LISTEN, and its data may lag the primary's */
+    if (pl_pg_query_u64(pg, "SELECT pg_is_in_recovery()::int", &standby, 1)
+        != PL_OK)
+    {
+        goto failed;
+    }
+
+    pg->standby = (standby != 0);
+
     return PL_OK;
 
 failed:
@@ -119,6 +129,7 @@ pl_pg_close(pl_pg_t *pg)
 
     pg->in_tx = 0;
     pg->listening = 0;
+    pg->standby = 0;
 }
 
 
@@ -239,6 +250,42 @@ pl_pg_wait(pl_pg_t *pg, unsigned ms, const sigset_t *mask)
     }
 
     return pl_pg_drain(pg) != 0;
+}
+
+
+/*
+ * How far a hot standby's data is behind its primary, in seconds, as far
+ * as the standby can tell: 0 while its WAL receiver runs and it has
+ * replayed everything received; otherwise the age of the last
+ * transaction it replayed (replay paused, stalled by a conflict, or the
+ * receiver down).  Unknown (known 0) before it has replayed any.  The
+ * difference is taken by the server, so clock skew does not matter; a
+ * primary that is cut off from the standby is noticed by its receiver
+ * after wal_receiver_timeout (60 s by default), not at once.
+ */
+
+int
+pl_pg_standby_lag(pl_pg_t *pg, int *known, uint64_t *lag)
+{
+    uint64_t  v[2];
+
+    if (pl_pg_query_u64(pg,
+             "SELECT (l IS NOT NULL)::int, coalesce(l, 0) FROM "
+             "(SELECT CASE WHEN pg_last_wal_replay_lsn() "
+             ">= pg_last_wal_receive_lsn() "
+             "AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN 0 "
+             "ELSE greatest(0, ceil(extract(epoch FROM now() "
+             "- pg_last_xact_replay_timestamp())))::bigint END AS l) s",
+             v, 2)
+        != PL_OK)
+    {
+        return PL_ERR;
+    }
+
+    *known = (v[0] != 0);
+    *lag = v[1];
+
+    return PL_OK;
 }
 
 

@@ -32,6 +32,7 @@ typedef struct {
     PGconn      *conn;
     int          in_tx;
     int          listening;     /* LISTEN succeeded on this connection */
+    int          standby;       /* connected to a hot standby */
 } pl_pg_t;
 
 
@@ -43,6 +44,7 @@ int pl_pg_connected(pl_pg_t *pg);
 
 int pl_pg_listen(pl_pg_t *pg, const char *channel);
 int pl_pg_wait(pl_pg_t *pg, unsigned ms, const sigset_t *mask);
+int pl_pg_standby_lag(pl_pg_t *pg, int *known, uint64_t *lag);
 
 int pl_pg_begin(pl_pg_t *pg);
 int pl_pg_commit(pl_pg_t *pg);

@@ -616,6 +616,20 @@ pl_publish_touch(pl_publish_t *p)
 }
 
 
+/*
+ * ... in sync as of an earlier time (a lagging replica's data).  Never
+ * backwards: what was confirmed stays confirmed.
+ */
+
+void
+pl_publish_touch_at(pl_publish_t *p, uint64_t at)
+{
+    if (at > p->ctl->synced_at) {
+        __atomic_store_n(&p->ctl->synced_at, at, __ATOMIC_RELEASE);
+    }
+}
+
+
 /* keep the newest p->keep files and, whatever its age, the live one */
 
 static void

@@ -42,6 +42,7 @@ int pl_publish_begin(pl_publish_t *p, size_t size, void **buf);
 int pl_publish_commit(pl_publish_t *p);
 void pl_publish_abort(pl_publish_t *p);
 void pl_publish_touch(pl_publish_t *p);
+void pl_publish_touch_at(pl_publish_t *p, uint64_t at);
 int pl_publish_rollback(pl_publish_t *p, uint64_t gen);
 
 #endif /* PL_PUBLISH_H */
