@@ -65,6 +65,9 @@ typedef struct {
     uint32_t               *category_index;     /* set + 1, 0 = free */
     uint64_t                category_cap;
     uint64_t                n;          /* rows of the current table */
+    int                     cards_sorted;   /* arrived in id order */
+    uint32_t               *card_at;    /* id - first id -> card, or NULL */
+    uint64_t                card_span;  /* last id - first id */
     uint64_t                partner;    /* cursor into partners */
 } pl_build_t;
 
