@@ -1241,10 +1241,9 @@ uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
     const uco_snap_card_t *card, const uco_snap_when_t *w, int64_t amount,
     uco_snap_result_t *res)
 {
-    uint64_t                     d, best_d, categories;
-    uint32_t                     i, end;
+    uint64_t                     d, best_d, categories, first, end;
     uco_reason_e                 reason;
-    const uco_snap_programme_t  *pr, *best;
+    const uco_snap_programme_t  *pr, *best, *last;
 
     res->programme = NULL;
     res->discount = 0;
@@ -1281,11 +1280,17 @@ uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
     reason = UCO_REASON_NO_PROGRAMME;
     best = NULL;
     best_d = 0;
-    end = p->programme_first + p->programme_count;
+    /* bounded once, not per programme */
+    first = p->programme_first;
+    end = first + p->programme_count;
 
-    for (i = p->programme_first; i < end && i < s->nprogrammes; i++) {
-        pr = &s->programmes[i];
+    if (end > s->nprogrammes) {
+        end = s->nprogrammes;
+    }
 
+    last = s->programmes + end;
+
+    for (pr = s->programmes + (first < end ? first : end); pr < last; pr++) {
         if (pr->card_kind != 0 && pr->card_kind != card->kind) {
             if (reason < UCO_REASON_CARD_KIND) {
                 reason = UCO_REASON_CARD_KIND;
