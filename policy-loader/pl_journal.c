@@ -90,6 +90,7 @@ typedef struct {
     uint8_t        *map;
     size_t          map_len;
     ino_t           ino;
+    long long       map_logged;     /* last "cannot map" warning */
     uco_journal_t   ring;
     uint64_t        read;           /* next position to read */
     uint64_t        busy_pos;
@@ -148,13 +149,6 @@ static const pl_jsink_metric_t  pl_journal_sink_metrics[] = {
       PL_JSINK_LAST_OK },
     { NULL, NULL, NULL, 0 }
 };
-
-
-void
-pl_journal_usage(FILE *out)
-{
-    pl_jconf_usage(out);
-}
 
 
 int
@@ -431,14 +425,25 @@ pl_journal_unmap(pl_journal_t *jn)
 static int
 pl_journal_tick(pl_journal_t *jn)
 {
-    int        work;
-    unsigned   i;
+    int         work;
+    unsigned    i;
+    long long   now;
 
     if (pl_journal_map(jn) != PL_OK) {
-        pl_log(PL_LOG_WARN, "journal: %s; retrying", jn->errstr);
+        /* nginx not started yet, or not allowed: once a minute */
+        now = pl_loop_now();
+
+        if (jn->map_logged == 0 || now - jn->map_logged >= 60000) {
+            pl_log(PL_LOG_WARN, "journal: %s; retrying every second",
+                   jn->errstr);
+            jn->map_logged = now;
+        }
+
         pl_loop_sleep(1000, NULL, NULL);
         return 0;
     }
+
+    jn->map_logged = 0;
 
     jn->ring.header->loader_seen = (uint64_t) time(NULL);
 

@@ -8,7 +8,6 @@
 #ifndef PL_JOURNAL_H
 #define PL_JOURNAL_H
 
-#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +27,5 @@ typedef struct {
 
 
 int pl_journal_main(int argc, char **argv);
-void pl_journal_usage(FILE *out);
 
 #endif /* PL_JOURNAL_H */
