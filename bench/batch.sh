@@ -85,7 +85,7 @@ bench_batch_report() {
         n=${v#*:}; v=${v%:*}
         read -r t r c < "$run/$v"
         echo "$v total: $r requests, $(echo "$r * $n / $t" | bc) checks/s," \
-             "worker CPU $(echo "$c * 10000000 / ($r * $n)" | bc) ns/check"
+             "worker CPU $(( c / (r * n) )) ns/check"
     done
     grep -E '\[(alert|crit|emerg)\]' "$run/logs/error.log" && return 1
     return 0

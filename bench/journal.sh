@@ -1,16 +1,34 @@
 #!/bin/bash
-# The decision journal's cost: (1) appends per second of P processes into
-# one ring (bench/journal_append.c), (2) the eligibility endpoint with the
-# journal on against the same endpoint with it off, side by side: two
-# nginx (one worker each, same settings), wrk alternating between them,
-# and a policy-loader journal draining the ring into the throwaway
-# PostgreSQL meanwhile, as in production.  Loopback only, bounded: every
-# process it starts is stopped.
+# The decision journal's cost.
+#
+# 1. The append alone (bench/journal_append.c): ns per append of one and
+#    of two processes into one ring, with nothing and with a consumer
+#    reading behind them; instructions per append under callgrind.
+# 2. The eligibility endpoint with the journal on against the same
+#    endpoint with it off: nginx instances with one worker each,
+#    identical but for uco_journal, wrk alternating between them with
+#    the same requests.  What is compared is the nginx worker's CPU time
+#    per answer (/proc/PID/schedstat of the worker only: wrk, the
+#    delivery process and PostgreSQL are not in it) and the rate, in
+#    two phases, each with its own rounds of the journal-off nginx:
+#      ring       a ring that holds every record of the rounds, and no
+#                 delivery process running: the module's cost alone;
+#      delivered  a ring of the default 64 MiB, drained meanwhile
+#                 by `policy-loader journal` into the throwaway
+#                 PostgreSQL, as in production; on this machine the
+#                 delivery shares the two cores with nginx and wrk, so
+#                 the rate carries its CPU too (printed apart).
+#    Then the first ring is delivered too, and every record is counted
+#    in PostgreSQL.
+# Loopback only, bounded: every process it starts is stopped.
 # Usage: bench/journal.sh [cards=100000] [seconds=5] [connections=50]
+#        UCO_BENCH_ROUNDS=N: rounds of each nginx per phase (3)
+#        UCO_BENCH_PERF=1: perf record of the worker, one more round
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 port=${UCO_BENCH_PORT:-18301}
+rounds=${UCO_BENCH_ROUNDS:-3}
 
 # journal_nginx NAME PORT EXTRA: one nginx with the endpoint
 journal_nginx() {
@@ -37,48 +55,155 @@ CONF
     bench_pids+=("$(sleep 0.5; cat "$run/$1/logs/nginx.pid")")
 }
 
-bench_journal_report() {
-    local i
-    echo "append microbenchmark (2 processes, 2 000 000 appends each):"
-    "$top/build/bench_journal_append" 2 2000000 | sed 's/^/  /'
-
-    # on tmpfs, as docs/directives.md advises; 4m (16384 records) wraps
-    # within the first round, so the rounds see the steady state in which
-    # every page of the ring is mapped
-    jdir=$(mktemp -d /dev/shm/uco-bench-journal.XXXXXX)
-    trap 'rm -rf "$jdir"; bench_cleanup' EXIT
-    journal_nginx off "$port" ""
-    journal_nginx on $((port + 1)) "uco_journal $jdir;
-    uco_journal_size 4m;
-    uco_journal_full drop_and_count;"
-    "$top/build/policy-loader" journal --ring "$jdir" --db "$db" \
-        --spool "$run/spool" >"$run/journal.log" 2>&1 &
+# journal_loader DIR: policy-loader journal draining DIR's ring
+journal_loader() {
+    mkdir -p "$run/spool-$(basename "$1")"
+    "$top/build/policy-loader" journal --ring "$1" --db "$db" \
+        --spool "$run/spool-$(basename "$1")" \
+        >>"$run/journal-$(basename "$1").log" 2>&1 &
     bench_pids+=($!)
+}
+
+# ring_field DIR FIELD: a counter of DIR's ring header
+ring_field() {
+    "$top/tools/journal-dump" "$1/journal.ring" 2>/dev/null | head -n 1 |
+        python3 -c "import json, sys; print(json.load(sys.stdin)['header']['$2'])"
+}
+
+# cpu_of PID...: their CPU time, ns; pg_cpu: PostgreSQL's processes'
+cpu_of() {
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(cut -d' ' -f1 "/proc/$p/schedstat" 2>/dev/null || echo 0)))
+    done
+    echo $t
+}
+pg_cpu() {
+    local pm
+    pm=$(head -n 1 "$run/pg/postmaster.pid")
+    cpu_of "$pm" $(pgrep -P "$pm")
+}
+
+load() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
+
+# journal_phase NAME PORT: $rounds alternating rounds (off first, then
+# on first) of the journal-off nginx against NAME's
+journal_phase() {
+    local i
+    rm -f "$run/off-$1" "$run/on-$1"
+    echo "phase $1 ($(load)):"
+    for i in $(seq 1 "$rounds"); do
+        if [ $((i % 2)) = 1 ]; then
+            bench_round "off-$1" "http://127.0.0.1:$port/" \
+                "$run/off/logs/nginx.pid"
+        fi
+        bench_round "on-$1" "http://127.0.0.1:$2/" "$run/$1/logs/nginx.pid"
+        if [ $((i % 2)) = 0 ]; then
+            bench_round "off-$1" "http://127.0.0.1:$port/" \
+                "$run/off/logs/nginx.pid"
+        fi
+    done
+    bench_compare "off-$1" "on-$1"
+    echo "($(load) after phase $1)"
+}
+
+# journal_perf NAME PORT: one more round of NAME under perf record
+journal_perf() {
+    local w
+    w=$(pgrep -P "$(cat "$run/$1/logs/nginx.pid")")
+    perf record -q -e cpu-clock -F 4999 -p "$w" -o "$run/perf.data" \
+        -- sleep "$secs" >/dev/null 2>&1 &
+    wrk -t1 -c"$conns" -d"${secs}s" -s "$run/req.lua" \
+        "http://127.0.0.1:$2/" >/dev/null
+    wait $!
+    perf report -i "$run/perf.data" --no-children --sort dso,symbol \
+        --stdio > "$run/perf.txt" 2>/dev/null || true
+    echo "perf, worker of $1, self time by symbol (top 30):"
+    grep -E '^ +[0-9]' "$run/perf.txt" | head -n 30 || true
+    echo "perf, worker of $1, the journal's functions:"
+    grep -E '^ +[0-9].*(journal|uco_mp)' "$run/perf.txt" || true
+}
+
+bench_journal_report() {
+    local ir rsize need pl0 pl1 pg0 pg1 a b n i rows
+
+    echo "append microbenchmark:"
+    for i in 1 2; do
+        "$top/build/bench_journal_append" "$i" 200000 | sed 's/^/  /'
+    done
+    valgrind --tool=callgrind --callgrind-out-file="$run/cg.out" \
+        --collect-atstart=no --toggle-collect=bench_append_loop \
+        "$top/build/bench_journal_append" -1 1 100000 >/dev/null 2>&1
+    ir=$(awk '/^summary:/ {print $2}' "$run/cg.out")
+    echo "  callgrind: $(( ir / 100000 )) instructions per append"
+
+    rows=$(psql -X -At "$db" -c 'SELECT count(*) FROM uco.decision')
+
+    # the ring phase's ring holds 60 000 answers a second for all its
+    # rounds: a power of two in MiB
+    need=$(( 60000 * secs * rounds * 256 / 1048576 ))
+    rsize=1
+    while [ "$rsize" -lt "$need" ]; do rsize=$((rsize * 2)); done
+
+    # on tmpfs, as docs/directives.md advises
+    jring=$(mktemp -d /dev/shm/uco-bench-jring.XXXXXX)
+    jdeliv=$(mktemp -d /dev/shm/uco-bench-jdeliv.XXXXXX)
+    trap 'rm -rf "$jring" "$jdeliv"; bench_cleanup' EXIT
+    journal_nginx off "$port" ""
+    journal_nginx ring $((port + 1)) "uco_journal $jring;
+    uco_journal_size ${rsize}m;
+    uco_journal_full drop_and_count;"
+    journal_nginx delivered $((port + 2)) "uco_journal $jdeliv;
+    uco_journal_size 64m;
+    uco_journal_full drop_and_count;"
     bench_req_lua "&amount=150000&terminal=till-1"
     curl -s -H "Authorization: Bearer $partner.bench-secret-$partner" \
         "http://127.0.0.1:$((port + 1))/v1/eligibility?kind=$(head -n 1 "$run/keys" | sed 's/\t/\&card=/')&amount=150000"
     echo
-    rm -f "$run/journal-off" "$run/journal-on"
-    for i in 1 2 3; do
-        bench_round journal-off "http://127.0.0.1:$port/" \
-            "$run/off/logs/nginx.pid"
-        bench_round journal-on "http://127.0.0.1:$((port + 1))/" \
-            "$run/on/logs/nginx.pid"
-    done
-    bench_compare journal-off journal-on
+    echo "ring phase: a ${rsize} MiB ring, nothing drains it during the rounds"
+
+    journal_phase ring $((port + 1))
+    echo "ring: appended $(ring_field "$jring" appended)," \
+         "dropped $(ring_field "$jring" dropped)"
+
+    journal_loader "$jdeliv"
+    pl0=$(cpu_of "${bench_pids[-1]}"); pg0=$(pg_cpu)
+    a=$(ring_field "$jdeliv" appended)
+    journal_phase delivered $((port + 2))
     sleep 2
-    echo "ring: $("$top/tools/journal-dump" "$jdir/journal.ring" | head -n 1)"
-    echo "policy-loader journal CPU: $(awk '{print ($14 + $15) / 100}' \
-        "/proc/${bench_pids[-1]}/stat") s"
-    echo "in PostgreSQL: $(psql -X -At "$db" -c \
-        'SELECT count(*) FROM uco.decision') decisions"
+    pl1=$(cpu_of "${bench_pids[-1]}"); pg1=$(pg_cpu)
+    n=$(( $(ring_field "$jdeliv" appended) - a ))
+    echo "delivered: appended $n in the phase," \
+         "dropped $(ring_field "$jdeliv" dropped);" \
+         "policy-loader journal $(( (pl1 - pl0) / 1000000 )) ms of CPU" \
+         "($(( (pl1 - pl0) / (n + 1) )) ns/record)," \
+         "PostgreSQL $(( (pg1 - pg0) / 1000000 )) ms" \
+         "($(( (pg1 - pg0) / (n + 1) )) ns/record)"
+
+    if [ -n "${UCO_BENCH_PERF:-}" ]; then
+        journal_perf ring $((port + 1))
+    fi
+
+    # deliver the first ring too; every record must arrive
+    journal_loader "$jring"
+    a=$(ring_field "$jring" appended)
+    b=$(ring_field "$jdeliv" appended)
+    for i in $(seq 1 240); do
+        [ "$(ring_field "$jring" tail)" = "$(ring_field "$jring" head)" ] &&
+        [ "$(ring_field "$jdeliv" tail)" = "$(ring_field "$jdeliv" head)" ] &&
+            break
+        sleep 0.5
+    done
+    echo "records appended $((a + b)) ($a + $b), arrived in PostgreSQL" \
+         "$(( $(psql -X -At "$db" -c 'SELECT count(*) FROM uco.decision') \
+              - rows ))"
 }
 
 if bench_main; then
     cards=${1:-100000}; secs=${2:-5}; conns=${3:-50}
-    echo "$(date -u '+%F %T') UTC, $(nproc) cores," \
-         "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "$(date -u '+%F %T') UTC, $(nproc) cores, $(load)"
     bench_setup "$cards" 100000
     bench_journal_report
+    echo "$(load) at the end"
     echo "command: bench/journal.sh $cards $secs $conns"
 fi

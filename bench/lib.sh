@@ -112,18 +112,20 @@ bench_setup() {
     partner=$(bench_partner)
 }
 
-# bench_cpu PIDFILE: user+sys clock ticks of that nginx's workers
+# bench_cpu PIDFILE: the CPU time of that nginx's workers, user and
+# system, in nanoseconds (/proc/PID/schedstat: exact, where stat counts
+# 10 ms ticks)
 bench_cpu() {
     local t=0 p
     for p in $(pgrep -P "$(cat "$1")"); do
-        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+        t=$((t + $(cut -d' ' -f1 "/proc/$p/schedstat")))
     done
     echo $t
 }
 
 # bench_round NAME URL PIDFILE [ARG]: one wrk round of $secs seconds and
 # $conns connections with $run/req.lua (ARG passed to it), printed and
-# added to NAME's totals in $run/NAME (time, requests, worker ticks)
+# added to NAME's totals in $run/NAME (time, requests, worker ns)
 bench_round() {
     local c0 c1 out rps reqs t=0 r=0 c=0
     c0=$(bench_cpu "$3")
@@ -135,7 +137,7 @@ bench_round() {
     echo "  $1: $rps req/s, p50 $(echo "$out" | awk '$1=="50%"{print $2}')," \
          "p99 $(echo "$out" | awk '$1=="99%"{print $2}')," \
          "non-2xx $(echo "$out" | awk '/Non-2xx/ {print $4}' | grep . || echo 0)," \
-         "worker CPU $(echo "($c1 - $c0) * 10000000 / $reqs" | bc) ns/req"
+         "worker CPU $(( (c1 - c0) / reqs )) ns/req"
     [ -f "$run/$1" ] && read -r t r c < "$run/$1"
     echo "$(echo "$t + $reqs / $rps" | bc -l) $((r + reqs)) $((c + c1 - c0))" \
         > "$run/$1"
@@ -143,14 +145,14 @@ bench_round() {
 
 # true when the calling script is run, not sourced by bench/all.sh
 # bench_compare BASE NEW: the totals of the rounds in $run/BASE and
-# $run/NEW ("seconds requests worker-ticks"), and NEW's ratios to BASE
+# $run/NEW ("seconds requests worker-ns"), and NEW's ratios to BASE
 bench_compare() {
     local n t r c
     local -A rps cpu
     for n in "$1" "$2"; do
         read -r t r c < "$run/$n"
         rps[$n]=$(echo "$r / $t" | bc)
-        cpu[$n]=$(echo "$c * 10000000 / $r" | bc)
+        cpu[$n]=$(( c / r ))
         echo "$n total: $r requests, ${rps[$n]} req/s," \
              "worker CPU ${cpu[$n]} ns/req"
     done

@@ -551,6 +551,8 @@ ngx_http_uco_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_uco_journal_init_process(cycle, umcf);
+
     return ngx_http_uco_snapshot_init_process(cycle, umcf);
 }
 

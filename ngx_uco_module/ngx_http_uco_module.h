@@ -312,6 +312,8 @@ int64_t ngx_http_uco_local_time(ngx_http_uco_main_conf_t *umcf,
 
 char *ngx_http_uco_journal_init_conf(ngx_conf_t *cf,
     ngx_http_uco_journal_conf_t *jc);
+void ngx_http_uco_journal_init_process(ngx_cycle_t *cycle,
+    ngx_http_uco_main_conf_t *umcf);
 ngx_int_t ngx_http_uco_journal_record(ngx_http_request_t *r,
     ngx_http_uco_ctx_t *ctx, const uco_query_t *q, uint64_t card,
     ngx_http_uco_check_t *c);

@@ -132,9 +132,14 @@ int uco_journal_init(void *p, size_t len, uint64_t nslots);
 /* attach to a mapped file after checking its header */
 int uco_journal_open(uco_journal_t *j, void *p, size_t len);
 
-/* producers */
+/*
+ * producers: an id; a slot claimed (NULL: full), its data written, the
+ * slot published; or append, which copies a record in
+ */
 uint64_t uco_journal_next_id(uco_journal_t *j, uint64_t now_ms,
     unsigned node);
+uco_journal_slot_t *uco_journal_claim(uco_journal_t *j, uint64_t *pos);
+void uco_journal_publish(uco_journal_slot_t *s, uint64_t pos, size_t len);
 int uco_journal_append(uco_journal_t *j, const void *rec, size_t len);
 
 /* the consumer: read at pos without releasing; release up to pos */
@@ -143,7 +148,10 @@ int uco_journal_read(uco_journal_t *j, uint64_t pos, const void **rec,
 void uco_journal_release(uco_journal_t *j, uint64_t upto);
 void uco_journal_skip(uco_journal_t *j, uint64_t pos);
 
-/* msgpack records: encode into buf (the length or 0), decode one */
+/*
+ * msgpack records: encode into buf (the length, or 0 when buf is too
+ * small: UCO_JOURNAL_RECORD_MAX bytes always do), decode one
+ */
 size_t uco_journal_encode(const uco_journal_rec_t *r, uint8_t *buf,
     size_t size);
 int uco_journal_decode(const void *p, size_t len, uco_journal_rec_t *r);
