@@ -160,9 +160,10 @@ $(BUILD)/bench_journal_append: bench/journal_append.c $(JRNL_SRC) \
 
 bench-build: all $(BUILD)/bench_decide $(BUILD)/bench_journal_append
 
-# the decision's instructions under callgrind against bench/decide.budget
+# the instructions of a decision and of a journal append under callgrind
+# against bench/decide.budget and bench/journal.budget
 # (docs/performance.md); a throwaway PostgreSQL, a few seconds
-test-cost: deps all $(BUILD)/bench_decide
+test-cost: deps all $(BUILD)/bench_decide $(BUILD)/bench_journal_append
 	bench/cost.sh
 
 $(ASAN_BUILD)/nginx/Makefile: config

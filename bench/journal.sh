@@ -124,18 +124,29 @@ journal_perf() {
     grep -E '^ +[0-9].*(journal|uco_mp)' "$run/perf.txt" || true
 }
 
+# bench_append_ir N: sets $ir_per_append, the instructions callgrind
+# counts in N appends of one producer (bench_append_loop only), per
+# append; prints them
+bench_append_ir() {
+    local ir
+    valgrind --tool=callgrind --callgrind-out-file="$run/cg-append.out" \
+        --collect-atstart=no --toggle-collect=bench_append_loop \
+        "$top/build/bench_journal_append" -1 1 "$1" \
+        > "$run/cg-append.log" 2>&1 || { cat "$run/cg-append.log"; return 1; }
+    ir=$(awk '/^summary:/ {print $2}' "$run/cg-append.out")
+    ir_per_append=$(( ir / $1 ))
+    echo "callgrind: $ir instructions over $1 appends:" \
+         "$ir_per_append instructions/append"
+}
+
 bench_journal_report() {
-    local ir rsize need pl0 pl1 pg0 pg1 a b n i rows
+    local rsize need pl0 pl1 pg0 pg1 a b n i rows
 
     echo "append microbenchmark:"
     for i in 1 2; do
         "$top/build/bench_journal_append" "$i" 200000 | sed 's/^/  /'
     done
-    valgrind --tool=callgrind --callgrind-out-file="$run/cg.out" \
-        --collect-atstart=no --toggle-collect=bench_append_loop \
-        "$top/build/bench_journal_append" -1 1 100000 >/dev/null 2>&1
-    ir=$(awk '/^summary:/ {print $2}' "$run/cg.out")
-    echo "  callgrind: $(( ir / 100000 )) instructions per append"
+    bench_append_ir 100000 | sed 's/^/  /'
 
     rows=$(psql -X -At "$db" -c 'SELECT count(*) FROM uco.decision')
 
