@@ -57,6 +57,7 @@ static void ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v);
 static void ngx_http_uco_out_true(ngx_http_uco_out_t *o);
 static void ngx_http_uco_out_id(ngx_http_uco_out_t *o, uint64_t v);
 static void ngx_http_uco_out_hundredths(ngx_http_uco_out_t *o, uint64_t v);
+static u_char *ngx_http_uco_digits(u_char *end, uint64_t v);
 
 static ngx_int_t ngx_http_uco_reply(ngx_http_request_t *r,
     ngx_uint_t status, uint64_t generation, time_t stale,
@@ -459,15 +460,24 @@ ngx_http_uco_out_str(ngx_http_uco_out_t *o, const char *s)
         return;
     }
 
-    ngx_http_uco_out_raw(o, "\"", 1);
-    ngx_http_uco_out_raw(o, s, len);
-    ngx_http_uco_out_raw(o, "\"", 1);
+    if ((size_t) (o->end - o->pos) < len + 2) {
+        ngx_http_uco_out_raw(o, "\"", 1);
+        ngx_http_uco_out_raw(o, s, len);
+        ngx_http_uco_out_raw(o, "\"", 1);
+        return;
+    }
+
+    *o->pos++ = '"';
+    o->pos = ngx_cpymem(o->pos, s, len);
+    *o->pos++ = '"';
 }
 
 
 static void
 ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v)
 {
+    u_char  buf[NGX_INT64_LEN], *p;
+
     ngx_http_uco_out_value(o);
 
     if (o->msgpack) {
@@ -475,7 +485,8 @@ ngx_http_uco_out_uint(ngx_http_uco_out_t *o, uint64_t v)
         return;
     }
 
-    o->pos = ngx_slprintf(o->pos, o->end, "%uL", v);
+    p = ngx_http_uco_digits(buf + sizeof(buf), v);
+    ngx_http_uco_out_raw(o, (const char *) p, buf + sizeof(buf) - p);
 }
 
 
@@ -501,11 +512,12 @@ ngx_http_uco_out_true(ngx_http_uco_out_t *o)
 static void
 ngx_http_uco_out_id(ngx_http_uco_out_t *o, uint64_t v)
 {
-    u_char  buf[NGX_INT64_LEN + 1];
+    u_char  buf[NGX_INT64_LEN + 1], *p;
 
-    *ngx_sprintf(buf, "%uL", v) = '\0';
+    buf[NGX_INT64_LEN] = '\0';
+    p = ngx_http_uco_digits(buf + NGX_INT64_LEN, v);
 
-    ngx_http_uco_out_str(o, (const char *) buf);
+    ngx_http_uco_out_str(o, (const char *) p);
 }
 
 
@@ -517,6 +529,9 @@ ngx_http_uco_out_id(ngx_http_uco_out_t *o, uint64_t v)
 static void
 ngx_http_uco_out_hundredths(ngx_http_uco_out_t *o, uint64_t v)
 {
+    u_char    buf[NGX_INT64_LEN + 3], *p;
+    uint64_t  f;
+
     if (o->msgpack) {
         if (v % 100 == 0) {
             (void) msgpack_pack_uint64(&o->pk, v / 100);
@@ -530,17 +545,39 @@ ngx_http_uco_out_hundredths(ngx_http_uco_out_t *o, uint64_t v)
 
     ngx_http_uco_out_value(o);
 
-    if (v % 100 == 0) {
-        o->pos = ngx_slprintf(o->pos, o->end, "%uL", v / 100);
+    /* 10, 10.5, 10.05: the fraction's digits without trailing zeros */
+    p = buf + sizeof(buf);
+    f = v % 100;
 
-    } else if (v % 10 == 0) {
-        o->pos = ngx_slprintf(o->pos, o->end, "%uL.%uL",
-                              v / 100, v % 100 / 10);
+    if (f != 0) {
+        if (f % 10 != 0) {
+            *--p = (u_char) ('0' + f % 10);
+        }
 
-    } else {
-        o->pos = ngx_slprintf(o->pos, o->end, "%uL.%02uL",
-                              v / 100, v % 100);
+        *--p = (u_char) ('0' + f / 10);
+        *--p = '.';
     }
+
+    p = ngx_http_uco_digits(p, v / 100);
+    ngx_http_uco_out_raw(o, (const char *) p, buf + sizeof(buf) - p);
+}
+
+
+/*
+ * v in decimal, written leftwards from end: the first digit.  Answers
+ * carry a few numbers each; ngx_slprintf() spent more on parsing its
+ * format than on the digits.
+ */
+
+static u_char *
+ngx_http_uco_digits(u_char *end, uint64_t v)
+{
+    do {
+        *--end = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+
+    return end;
 }
 
 
