@@ -64,9 +64,11 @@ journal_loader() {
     bench_pids+=($!)
 }
 
-# ring_field DIR FIELD: a counter of DIR's ring header
+# ring_field DIR FIELD: a counter of DIR's ring header (the first line of
+# journal-dump, which then stops on the closed pipe)
 ring_field() {
-    "$top/tools/journal-dump" "$1/journal.ring" 2>/dev/null | head -n 1 |
+    { "$top/tools/journal-dump" "$1/journal.ring" 2>/dev/null || true; } |
+        head -n 1 |
         python3 -c "import json, sys; print(json.load(sys.stdin)['header']['$2'])"
 }
 
@@ -118,6 +120,10 @@ journal_perf() {
     wait $!
     perf report -i "$run/perf.data" --no-children --sort dso,symbol \
         --stdio > "$run/perf.txt" 2>/dev/null || true
+    echo "perf, worker of $1, self time by object:"
+    awk '/^ +[0-9]/ { sub("%", "", $1); t[$2] += $1 }
+         END { for (o in t) printf "  %5.1f%%  %s\n", t[o], o }' \
+        "$run/perf.txt" | sort -rn
     echo "perf, worker of $1, self time by symbol (top 30):"
     grep -E '^ +[0-9]' "$run/perf.txt" | head -n 30 || true
     echo "perf, worker of $1, the journal's functions:"
