@@ -256,7 +256,6 @@ ngx_http_uco_ident_card(ngx_http_request_t *r, const uco_snap_t *snap,
     const uco_query_t *q, const uco_snap_card_t **card,
     uco_query_error_t *err)
 {
-    uint32_t                   i;
     ngx_http_uco_main_conf_t  *umcf;
 
     umcf = ngx_http_get_module_main_conf(r, ngx_http_uco_module);
@@ -279,9 +278,7 @@ ngx_http_uco_ident_card(ngx_http_request_t *r, const uco_snap_t *snap,
         return ngx_http_uco_ident_token(r, umcf, snap, q, card, err);
 
     default:
-        if (uco_snap_find_card(snap, q->key, &i)) {
-            *card = &snap->cards[i];
-        }
+        *card = uco_snap_lookup(snap, q->key);
 
         return NGX_OK;
     }
@@ -307,7 +304,6 @@ ngx_http_uco_ident_pan(ngx_http_request_t *r, ngx_http_uco_main_conf_t *umcf,
 {
     uint8_t                  key[UCO_SNAP_KEY_LEN];
     uint8_t                  hash[UCO_PAN_HASH_LEN];
-    uint32_t                 i;
     ngx_int_t                rc;
     ngx_uint_t               n;
     ngx_http_uco_pan_key_t  *k;
@@ -327,8 +323,9 @@ ngx_http_uco_ident_pan(ngx_http_request_t *r, ngx_http_uco_main_conf_t *umcf,
 
         uco_snap_key_hashpan(hash, key);
 
-        if (uco_snap_find_card(snap, key, &i)) {
-            *card = &snap->cards[i];
+        *card = uco_snap_lookup(snap, key);
+
+        if (*card != NULL) {
             break;
         }
     }
@@ -346,7 +343,6 @@ ngx_http_uco_ident_token(ngx_http_request_t *r,
     uco_query_error_t *err)
 {
     int                        rc;
-    uint32_t                   i;
     ngx_uint_t                 n;
     ngx_http_uco_token_key_t  *k;
 
@@ -369,9 +365,7 @@ ngx_http_uco_ident_token(ngx_http_request_t *r,
     switch (rc) {
 
     case UCO_TOKEN_OK:
-        if (uco_snap_find_card_id(snap, q->token.card, &i)) {
-            *card = &snap->cards[i];
-        }
+        *card = uco_snap_lookup_id(snap, q->token.card);
 
         return NGX_OK;
 

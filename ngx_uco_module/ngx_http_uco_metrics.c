@@ -721,6 +721,12 @@ ngx_http_uco_status_handler(ngx_http_request_t *r)
                               s->header->watermark, cur->len, s->ncards,
                               cur->verify.used, s->npartners,
                               s->nprogrammes, s->nterminals);
+
+        /* a delta: its counts are the overlay's */
+        if (cur->base != NULL) {
+            b->last = ngx_sprintf(b->last, ",\"base_generation\":%uL",
+                                  cur->base->generation);
+        }
     }
 
     *b->last++ = '}';

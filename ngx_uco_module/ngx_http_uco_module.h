@@ -36,15 +36,23 @@
 #define NGX_HTTP_UCO_METRICS_PARTNERS  1024
 
 
-/* one mapped generation */
-typedef struct {
+/*
+ * A mapped generation.  A delta holds a reference to its base, which a
+ * worker maps once for all the deltas over it (refs counts the holders).
+ */
+typedef struct ngx_http_uco_snap_s  ngx_http_uco_snap_t;
+
+struct ngx_http_uco_snap_s {
     u_char                  *map;
     size_t                   len;
     uint64_t                 generation;
     ngx_uint_t               fallback;  /* older than the refused one */
     uco_snap_t               snap;
     uco_snap_verify_t        verify;
-} ngx_http_uco_snap_t;
+    ngx_http_uco_snap_t     *base;      /* a delta's base, else NULL */
+    ngx_uint_t               refs;
+    unsigned                 verified:1;
+};
 
 
 /* a time zone: UTC offsets from each transition on, sorted */

@@ -16,6 +16,10 @@
  * generation the loader kept that is newer than the one it serves, so
  * that a worker that was idle through some publications does not stay on
  * data older than its neighbours'.
+ *
+ * A delta generation names its base: the worker keeps the base it maps
+ * already (the current generation or the current delta's base) and then
+ * validates only the delta, so a swap costs the size of the change.
  */
 
 #include <ngx_config.h>
@@ -33,6 +37,14 @@ static void ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf,
     uint64_t generation, ngx_uint_t fallback, ngx_log_t *log);
 static void ngx_http_uco_fallback(ngx_http_uco_main_conf_t *umcf,
     ngx_log_t *log);
+static ngx_http_uco_snap_t *ngx_http_uco_map(ngx_http_uco_main_conf_t *umcf,
+    uint64_t generation, ngx_uint_t fallback, ngx_log_t *log);
+static ngx_int_t ngx_http_uco_base(ngx_http_uco_main_conf_t *umcf,
+    ngx_http_uco_snap_t *s, ngx_uint_t level, ngx_log_t *log);
+static ngx_int_t ngx_http_uco_step_base(ngx_http_uco_main_conf_t *umcf,
+    size_t budget, ngx_log_t *log);
+static ngx_int_t ngx_http_uco_refuse(ngx_http_uco_main_conf_t *umcf,
+    const char *why, ngx_log_t *log);
 static ngx_int_t ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf,
     size_t budget, ngx_log_t *log);
 static void ngx_http_uco_verify_handler(ngx_event_t *ev);
@@ -292,24 +304,19 @@ ngx_http_uco_ctl_close(ngx_http_uco_state_t *st)
 
 
 /*
- * Map generation g and check its header; the checksum comes in steps.
- * The published generation (fallback 0) is refused with an [error] line;
- * an older candidate of the fallback search (fallback 1) at info, and a
- * missing one silently: the loader keeps only a few.
+ * Start validating generation g: the published one (fallback 0) is
+ * refused with an [error] line; an older candidate of the fallback
+ * search (fallback 1) at info, and a missing one silently: the loader
+ * keeps only a few.
  */
 
 static void
 ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
     ngx_uint_t fallback, ngx_log_t *log)
 {
-    int                    rc;
-    void                  *p;
-    ngx_fd_t               fd;
     ngx_uint_t             level;
-    ngx_file_info_t        fi;
     ngx_http_uco_snap_t   *s;
     ngx_http_uco_state_t  *st;
-    u_char                 path[NGX_MAX_PATH];
 
     st = &umcf->state;
 
@@ -328,8 +335,109 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
         st->fallback = 0;
     }
 
+    s = ngx_http_uco_map(umcf, generation, fallback, log);
+
     level = fallback ? NGX_LOG_INFO : NGX_LOG_ERR;
-    s = NULL;
+
+    if (s != NULL && s->snap.delta != NULL
+        && ngx_http_uco_base(umcf, s, level, log) != NGX_OK)
+    {
+        ngx_http_uco_release(s);
+        s = NULL;
+    }
+
+    if (s != NULL) {
+        st->pending = s;
+
+        if (!fallback) {
+            st->refused = 0;
+        }
+
+        return;
+    }
+
+    if (!fallback) {
+        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_REFUSED);
+
+        st->fallback = generation - 1;
+        st->fallback_left = NGX_HTTP_UCO_FALLBACK_MAX;
+    }
+}
+
+
+/*
+ * The base a delta names: the one this worker serves (shared), else
+ * mapped now and validated before the delta.  A missing or wrong base
+ * refuses the delta; the current generation stays.
+ */
+
+static ngx_int_t
+ngx_http_uco_base(ngx_http_uco_main_conf_t *umcf, ngx_http_uco_snap_t *s,
+    ngx_uint_t level, ngx_log_t *log)
+{
+    uint64_t              bg;
+    ngx_http_uco_snap_t  *b, *cur;
+
+    bg = s->snap.delta->base_generation;
+    cur = umcf->state.current;
+    b = NULL;
+
+    if (cur != NULL) {
+        b = cur->base != NULL ? cur->base : cur;
+
+        if (b->generation != bg
+            || ngx_memcmp(b->snap.header->checksum,
+                          s->snap.delta->base_checksum, 32) != 0)
+        {
+            b = NULL;
+        }
+    }
+
+    if (b != NULL) {
+        b->refs++;
+
+    } else {
+        b = ngx_http_uco_map(umcf, bg, 0, log);
+
+        if (b == NULL) {
+            ngx_log_error(level, log, 0,
+                          "uco: snapshot generation %uL refused: its base "
+                          "generation %uL cannot be used", s->generation,
+                          bg);
+            return NGX_ERROR;
+        }
+
+        if (b->snap.delta != NULL) {
+            ngx_log_error(level, log, 0,
+                          "uco: snapshot generation %uL refused: its base "
+                          "generation %uL is a delta itself",
+                          s->generation, bg);
+            ngx_http_uco_release(b);
+            return NGX_ERROR;
+        }
+    }
+
+    s->base = b;
+
+    return NGX_OK;
+}
+
+
+/* a generation's file mapped, its header checked, validation begun */
+
+static ngx_http_uco_snap_t *
+ngx_http_uco_map(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
+    ngx_uint_t fallback, ngx_log_t *log)
+{
+    int                   rc;
+    void                 *p;
+    ngx_fd_t              fd;
+    ngx_uint_t            level;
+    ngx_file_info_t       fi;
+    ngx_http_uco_snap_t  *s, *ok;
+    u_char                path[NGX_MAX_PATH];
+
+    level = fallback ? NGX_LOG_INFO : NGX_LOG_ERR;
 
     ngx_snprintf(path, sizeof(path),
                  "%V/" UCO_SNAP_FILE_PREFIX "%020uL" UCO_SNAP_FILE_SUFFIX "%Z",
@@ -343,8 +451,11 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
                           "open \"%s\"", generation, path);
         }
 
-        goto refused;
+        return NULL;
     }
+
+    s = NULL;
+    ok = NULL;
 
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
@@ -368,6 +479,7 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
     s->len = (size_t) ngx_file_size(&fi);
     s->generation = generation;
     s->fallback = fallback;
+    s->refs = 1;
 
     p = mmap(NULL, s->len, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
@@ -405,12 +517,8 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
         goto done;
     }
 
-    st->pending = s;
+    ok = s;
     s = NULL;
-
-    if (!fallback) {
-        st->refused = 0;
-    }
 
 done:
 
@@ -421,14 +529,7 @@ done:
                       ngx_close_file_n " \"%s\" failed", path);
     }
 
-refused:
-
-    if (st->pending == NULL && !fallback) {
-        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_REFUSED);
-
-        st->fallback = generation - 1;
-        st->fallback_left = NGX_HTTP_UCO_FALLBACK_MAX;
-    }
+    return ok;
 }
 
 
@@ -470,12 +571,27 @@ ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf, size_t budget,
     ngx_log_t *log)
 {
     int                    rc;
-    ngx_uint_t             fallback, level;
+    ngx_int_t              brc;
+    ngx_uint_t             fallback;
     ngx_http_uco_snap_t   *s, *old;
     ngx_http_uco_state_t  *st;
 
     st = &umcf->state;
     s = st->pending;
+
+    if (s->base != NULL && !s->base->verified) {
+        brc = ngx_http_uco_step_base(umcf, budget, log);
+        if (brc != NGX_OK) {
+            return brc;
+        }
+
+        /* a small base and its delta in one step, as a small file is */
+        if (s->base->len >= budget) {
+            return NGX_AGAIN;
+        }
+
+        budget -= s->base->len;
+    }
 
     rc = uco_snap_verify_step(&s->snap, &s->verify, budget);
 
@@ -484,42 +600,38 @@ ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf, size_t budget,
     }
 
     uco_snap_verify_free(&s->verify);
-    st->pending = NULL;
 
-    fallback = s->fallback;
+    if (rc == UCO_SNAP_OK && s->base != NULL) {
+        rc = uco_snap_bind(&s->snap, &s->base->snap);
+    }
 
     if (rc != UCO_SNAP_OK) {
-        level = fallback ? NGX_LOG_INFO : NGX_LOG_ERR;
-
-        ngx_log_error(level, log, 0,
-                      "uco: snapshot generation %uL refused: %s; "
-                      "still serving generation %uL",
-                      s->generation, uco_snap_strerror(rc),
-                      st->current ? st->current->generation : 0);
-
-        if (!fallback) {
-            st->refused = s->generation;
-            st->fallback = s->generation - 1;
-            st->fallback_left = NGX_HTTP_UCO_FALLBACK_MAX;
-            ngx_http_uco_metrics_snapshot(umcf,
-                                          NGX_HTTP_UCO_SNAPSHOT_REFUSED);
-        }
-
-        ngx_http_uco_release(s);
-
-        ngx_http_uco_fallback(umcf, log);
-
-        return st->pending != NULL ? NGX_AGAIN : NGX_ERROR;
+        return ngx_http_uco_refuse(umcf, uco_snap_strerror(rc), log);
     }
+
+    st->pending = NULL;
+    s->verified = 1;
+    fallback = s->fallback;
 
     old = st->current;
     st->current = s;
 
-    ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                  "uco: serving snapshot generation %uL "
-                  "(%uL cards, %uL partners, %uL programmes)",
-                  s->generation, s->snap.ncards, s->snap.npartners,
-                  s->snap.nprogrammes);
+    if (s->base != NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "uco: serving snapshot generation %uL (delta of "
+                      "%uL cards over base generation %uL of %uL cards, "
+                      "%uL partners, %uL programmes)",
+                      s->generation, s->snap.ncards, s->base->generation,
+                      s->base->snap.ncards, s->snap.npartners,
+                      s->snap.nprogrammes);
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "uco: serving snapshot generation %uL "
+                      "(%uL cards, %uL partners, %uL programmes)",
+                      s->generation, s->snap.ncards, s->snap.npartners,
+                      s->snap.nprogrammes);
+    }
 
     if (fallback) {
         st->fallback = 0;
@@ -538,6 +650,75 @@ ngx_http_uco_step(ngx_http_uco_main_conf_t *umcf, size_t budget,
     ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_SWAP);
 
     return NGX_OK;
+}
+
+
+/* a base mapped for a delta is validated in full first */
+
+static ngx_int_t
+ngx_http_uco_step_base(ngx_http_uco_main_conf_t *umcf, size_t budget,
+    ngx_log_t *log)
+{
+    int                   rc;
+    ngx_http_uco_snap_t  *b;
+    u_char                why[128];
+
+    b = umcf->state.pending->base;
+
+    rc = uco_snap_verify_step(&b->snap, &b->verify, budget);
+
+    if (rc == UCO_SNAP_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    uco_snap_verify_free(&b->verify);
+
+    if (rc != UCO_SNAP_OK) {
+        ngx_snprintf(why, sizeof(why), "base generation %uL: %s%Z",
+                     b->generation, uco_snap_strerror(rc));
+        return ngx_http_uco_refuse(umcf, (const char *) why, log);
+    }
+
+    b->verified = 1;
+
+    return NGX_OK;
+}
+
+
+/* the pending generation failed: the fallback search goes on */
+
+static ngx_int_t
+ngx_http_uco_refuse(ngx_http_uco_main_conf_t *umcf, const char *why,
+    ngx_log_t *log)
+{
+    ngx_uint_t             fallback, level;
+    ngx_http_uco_snap_t   *s;
+    ngx_http_uco_state_t  *st;
+
+    st = &umcf->state;
+    s = st->pending;
+    st->pending = NULL;
+    fallback = s->fallback;
+    level = fallback ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+    ngx_log_error(level, log, 0,
+                  "uco: snapshot generation %uL refused: %s; "
+                  "still serving generation %uL",
+                  s->generation, why,
+                  st->current ? st->current->generation : 0);
+
+    if (!fallback) {
+        st->refused = s->generation;
+        st->fallback = s->generation - 1;
+        st->fallback_left = NGX_HTTP_UCO_FALLBACK_MAX;
+        ngx_http_uco_metrics_snapshot(umcf, NGX_HTTP_UCO_SNAPSHOT_REFUSED);
+    }
+
+    ngx_http_uco_release(s);
+
+    ngx_http_uco_fallback(umcf, log);
+
+    return st->pending != NULL ? NGX_AGAIN : NGX_ERROR;
 }
 
 
@@ -563,10 +744,11 @@ ngx_http_uco_verify_handler(ngx_event_t *ev)
 static void
 ngx_http_uco_release(ngx_http_uco_snap_t *s)
 {
-    if (s == NULL) {
+    if (s == NULL || --s->refs > 0) {
         return;
     }
 
+    ngx_http_uco_release(s->base);
     uco_snap_verify_free(&s->verify);
 
     if (s->map != NULL) {

@@ -35,6 +35,13 @@ static uint64_t uco_snap_slot(const uint8_t key[UCO_SNAP_KEY_LEN],
 static uint64_t uco_snap_capacity(uint64_t n);
 static const uco_snap_section_t *uco_snap_find_section(
     const uco_snap_header_t *h, uint32_t id);
+static int uco_snap_open_delta(uco_snap_t *s);
+static int uco_snap_verify_tombstone(const uco_snap_t *s,
+    const uco_snap_card_t *c);
+static size_t uco_snap_size_header(const uco_snap_counts_t *c,
+    uint64_t header);
+static int uco_snap_layout(void *buf, size_t size,
+    const uco_snap_counts_t *c, uint64_t header);
 static int uco_snap_section_sizes(const uco_snap_counts_t *c,
     uint64_t size[UCO_SNAP_SEC_LAST + 1],
     uint64_t count[UCO_SNAP_SEC_LAST + 1]);
@@ -81,7 +88,8 @@ static const char  *uco_snap_errors[UCO_SNAP_NERRORS] = {
     "invalid argument",
     "duplicate identifier",
     "identifier table full",
-    "out of memory"
+    "out of memory",
+    "base snapshot missing or mismatched"
 };
 
 static const char  *uco_snap_decisions[] = {
@@ -200,6 +208,7 @@ int
 uco_snap_open(uco_snap_t *s, const void *p, size_t len)
 {
     uint32_t                   id, i, j;
+    uint64_t                   hsize;
     const uint8_t             *base;
     const uco_snap_header_t   *h;
     const uco_snap_section_t  *sec;
@@ -213,7 +222,13 @@ uco_snap_open(uco_snap_t *s, const void *p, size_t len)
     base = p;
     h = p;
 
-    if (memcmp(h->magic, UCO_SNAP_MAGIC, 8) != 0) {
+    if (memcmp(h->magic, UCO_SNAP_MAGIC, 8) == 0) {
+        hsize = sizeof(uco_snap_header_t);
+
+    } else if (memcmp(h->magic, UCO_SNAP_DELTA_MAGIC, 8) == 0) {
+        hsize = sizeof(uco_snap_header_t) + sizeof(uco_snap_delta_t);
+
+    } else {
         return UCO_SNAP_EMAGIC;
     }
 
@@ -225,14 +240,13 @@ uco_snap_open(uco_snap_t *s, const void *p, size_t len)
         return UCO_SNAP_EVERSION;
     }
 
-    if (h->header_size != sizeof(uco_snap_header_t)
-        || h->section_count != UCO_SNAP_SEC_LAST)
-    {
+    if (h->header_size != hsize || h->section_count != UCO_SNAP_SEC_LAST) {
         return UCO_SNAP_EHEADER;
     }
 
-    if (h->file_size != len) {
-        return h->file_size > len ? UCO_SNAP_ETRUNCATED : UCO_SNAP_EHEADER;
+    if (h->file_size != len || len < hsize) {
+        return h->file_size > len || len < hsize ? UCO_SNAP_ETRUNCATED
+                                                 : UCO_SNAP_EHEADER;
     }
 
     /* every section once, in bounds, not overlapping the header */
@@ -302,10 +316,86 @@ uco_snap_open(uco_snap_t *s, const void *p, size_t len)
     s->ncerts = sec->count;
 
     /* a lookup starts at a slot of each table: neither may be empty */
-    if (s->nidents == 0 || s->nshort_idents == 0) {
+    if (s->nidents == 0 || s->nshort_idents == 0
+        || (hsize != sizeof(uco_snap_header_t)
+            && uco_snap_open_delta(s) != UCO_SNAP_OK))
+    {
         memset(s, 0, sizeof(uco_snap_t));
         return UCO_SNAP_ESECTION;
     }
+
+    return UCO_SNAP_OK;
+}
+
+
+/*
+ * A delta's record follows its header.  Without its own partner family
+ * those four sections are empty: the base's are used (uco_snap_bind()).
+ */
+
+static int
+uco_snap_open_delta(uco_snap_t *s)
+{
+    const uco_snap_delta_t  *d;
+
+    d = (const uco_snap_delta_t *) (s->base + sizeof(uco_snap_header_t));
+
+    if ((d->flags & ~(uint32_t) UCO_SNAP_DELTA_PARTNERS) != 0
+        || d->pad != 0 || d->reserved != 0 || d->base_generation == 0
+        || (!(d->flags & UCO_SNAP_DELTA_PARTNERS)
+            && (s->npartners | s->nprogrammes | s->nterminals | s->ncerts)
+               != 0))
+    {
+        return UCO_SNAP_ESECTION;
+    }
+
+    s->delta = d;
+
+    return UCO_SNAP_OK;
+}
+
+
+/*
+ * After both are verified.  The base must be the very file the delta
+ * was built over; its category sets must be the first of the delta's, so
+ * that cards of either index the delta's sets.  Cost: the sets, not the
+ * cards.
+ */
+
+int
+uco_snap_bind(uco_snap_t *s, const uco_snap_t *base)
+{
+    const uco_snap_delta_t  *d;
+
+    d = s->delta;
+
+    if (d == NULL || base->header == NULL || base->delta != NULL) {
+        return UCO_SNAP_EINVAL;
+    }
+
+    if (base->header->generation != d->base_generation
+        || base->len != d->base_size
+        || memcmp(base->header->checksum, d->base_checksum, 32) != 0
+        || base->ncategory_sets > s->ncategory_sets
+        || (base->ncategory_sets != 0
+            && memcmp(base->category_sets, s->category_sets,
+                      base->ncategory_sets * sizeof(uint64_t)) != 0))
+    {
+        return UCO_SNAP_EBASE;
+    }
+
+    if (!(d->flags & UCO_SNAP_DELTA_PARTNERS)) {
+        s->partners = base->partners;
+        s->npartners = base->npartners;
+        s->programmes = base->programmes;
+        s->nprogrammes = base->nprogrammes;
+        s->terminals = base->terminals;
+        s->nterminals = base->nterminals;
+        s->certs = base->certs;
+        s->ncerts = base->ncerts;
+    }
+
+    s->under = base;
 
     return UCO_SNAP_OK;
 }
@@ -466,6 +556,14 @@ uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
         if (i < s->ncards) {
             c = &s->cards[i];
 
+            if (c->status == UCO_CARD_DELETED && s->delta != NULL) {
+                if (uco_snap_verify_tombstone(s, c) != UCO_SNAP_OK) {
+                    return UCO_SNAP_ERECORD;
+                }
+
+                continue;
+            }
+
             if (c->status < UCO_CARD_ACTIVE || c->status > UCO_CARD_REPLACED
                 || c->kind < UCO_CARD_BANK
                 || c->kind > UCO_CARD_NON_FINANCIAL
@@ -487,7 +585,10 @@ uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
 
             /* a short key here could never be found: a writer's bug */
             if (s->idents[i].card >= s->ncards
-                || uco_snap_key_is_short(s->idents[i].key))
+                || uco_snap_key_is_short(s->idents[i].key)
+                || (s->delta != NULL
+                    && s->cards[s->idents[i].card].status
+                       == UCO_CARD_DELETED))
             {
                 return UCO_SNAP_ERECORD;
             }
@@ -544,7 +645,11 @@ uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
                 continue;
             }
 
-            if ((si->card & UCO_SNAP_SHORT_CARD) >= s->ncards) {
+            if ((si->card & UCO_SNAP_SHORT_CARD) >= s->ncards
+                || (s->delta != NULL
+                    && s->cards[si->card & UCO_SNAP_SHORT_CARD].status
+                       == UCO_CARD_DELETED))
+            {
                 return UCO_SNAP_ERECORD;
             }
 
@@ -564,6 +669,21 @@ uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
         {
             return UCO_SNAP_ERECORD;
         }
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+/* a deleted card of a delta: its id only, still in order */
+
+static int
+uco_snap_verify_tombstone(const uco_snap_t *s, const uco_snap_card_t *c)
+{
+    if (c->kind != 0 || c->category_set != 0 || c->valid_until != 0
+        || (c > s->cards && c[-1].id >= c->id))
+    {
+        return UCO_SNAP_ERECORD;
     }
 
     return UCO_SNAP_OK;
@@ -1040,6 +1160,59 @@ uco_snap_find_card_id(const uco_snap_t *s, uint64_t id, uint32_t *card)
 
 
 /*
+ * Through a bound delta: its identifier tables first, then the base's.
+ * Every identifier of a card in the overlay is in the delta's tables,
+ * so a base identifier that leads to such a card was removed or moved
+ * away.  A base alone (under is NULL) costs one test more than
+ * uco_snap_find_card().
+ */
+
+const uco_snap_card_t *
+uco_snap_lookup(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN])
+{
+    uint32_t                i, j;
+    const uco_snap_t       *b;
+    const uco_snap_card_t  *c;
+
+    if (uco_snap_find_card(s, key, &i)) {
+        c = &s->cards[i];
+        return c->status != UCO_CARD_DELETED ? c : NULL;
+    }
+
+    b = s->under;
+
+    if (b == NULL || !uco_snap_find_card(b, key, &i)
+        || uco_snap_find_card_id(s, b->cards[i].id, &j))
+    {
+        return NULL;
+    }
+
+    return &b->cards[i];
+}
+
+
+/* kind=token: the overlay's record of a card wins over the base's */
+
+const uco_snap_card_t *
+uco_snap_lookup_id(const uco_snap_t *s, uint64_t id)
+{
+    uint32_t                i;
+    const uco_snap_card_t  *c;
+
+    if (uco_snap_find_card_id(s, id, &i)) {
+        c = &s->cards[i];
+        return c->status != UCO_CARD_DELETED ? c : NULL;
+    }
+
+    if (s->under != NULL && uco_snap_find_card_id(s->under, id, &i)) {
+        return &s->under->cards[i];
+    }
+
+    return NULL;
+}
+
+
+/*
  * Once per request: a binary search without a branch on the comparison
  * (the compiler makes it a conditional move), so that nothing is
  * mispredicted whatever the ids.
@@ -1394,6 +1567,21 @@ uco_snap_section_sizes(const uco_snap_counts_t *c,
 size_t
 uco_snap_size(const uco_snap_counts_t *c)
 {
+    return uco_snap_size_header(c, sizeof(uco_snap_header_t));
+}
+
+
+size_t
+uco_snap_delta_size(const uco_snap_counts_t *c)
+{
+    return uco_snap_size_header(c, sizeof(uco_snap_header_t)
+                                   + sizeof(uco_snap_delta_t));
+}
+
+
+static size_t
+uco_snap_size_header(const uco_snap_counts_t *c, uint64_t header)
+{
     uint64_t  total, size[UCO_SNAP_SEC_LAST + 1];
     uint64_t  count[UCO_SNAP_SEC_LAST + 1];
     unsigned  id;
@@ -1402,7 +1590,7 @@ uco_snap_size(const uco_snap_counts_t *c)
         return 0;
     }
 
-    total = uco_snap_align(sizeof(uco_snap_header_t));
+    total = uco_snap_align(header);
 
     for (id = 1; id <= UCO_SNAP_SEC_LAST; id++) {
         total += uco_snap_align(size[id]);
@@ -1419,6 +1607,50 @@ uco_snap_size(const uco_snap_counts_t *c)
 int
 uco_snap_init(void *buf, size_t size, const uco_snap_counts_t *c)
 {
+    if (size != uco_snap_size(c)) {
+        return UCO_SNAP_EINVAL;
+    }
+
+    return uco_snap_layout(buf, size, c, sizeof(uco_snap_header_t));
+}
+
+
+/* the caller fills the overlay: cards sorted by id, tombstones included */
+
+int
+uco_snap_init_delta(void *buf, size_t size, const uco_snap_counts_t *c,
+    const uco_snap_delta_t *d)
+{
+    int                 rc;
+    uco_snap_header_t  *h;
+
+    if (size != uco_snap_delta_size(c) || d->base_generation == 0
+        || ((d->flags & UCO_SNAP_DELTA_PARTNERS) == 0
+            && (c->partners | c->programmes | c->terminals | c->certs)
+               != 0))
+    {
+        return UCO_SNAP_EINVAL;
+    }
+
+    rc = uco_snap_layout(buf, size, c,
+                         sizeof(uco_snap_header_t) + sizeof(uco_snap_delta_t));
+    if (rc != UCO_SNAP_OK) {
+        return rc;
+    }
+
+    h = buf;
+    memcpy(h->magic, UCO_SNAP_DELTA_MAGIC, 8);
+    memcpy((uint8_t *) buf + sizeof(uco_snap_header_t), d,
+           sizeof(uco_snap_delta_t));
+
+    return UCO_SNAP_OK;
+}
+
+
+static int
+uco_snap_layout(void *buf, size_t size, const uco_snap_counts_t *c,
+    uint64_t header)
+{
     uint8_t                 *base;
     uint64_t                 off, n, sz[UCO_SNAP_SEC_LAST + 1];
     uint64_t                 count[UCO_SNAP_SEC_LAST + 1];
@@ -1428,7 +1660,7 @@ uco_snap_init(void *buf, size_t size, const uco_snap_counts_t *c)
     uco_snap_section_t      *sec;
     uco_snap_short_ident_t  *short_idents;
 
-    if (buf == NULL || size == 0 || size != uco_snap_size(c)
+    if (buf == NULL || size == 0
         || uco_snap_section_sizes(c, sz, count) != UCO_SNAP_OK)
     {
         return UCO_SNAP_EINVAL;
@@ -1440,12 +1672,12 @@ uco_snap_init(void *buf, size_t size, const uco_snap_counts_t *c)
     memset(h, 0, sizeof(uco_snap_header_t));
     memcpy(h->magic, UCO_SNAP_MAGIC, 8);
     h->version = UCO_SNAP_VERSION;
-    h->header_size = sizeof(uco_snap_header_t);
+    h->header_size = (uint32_t) header;
     h->byte_order = UCO_SNAP_BYTE_ORDER;
     h->section_count = UCO_SNAP_SEC_LAST;
     h->file_size = size;
 
-    off = uco_snap_align(sizeof(uco_snap_header_t));
+    off = uco_snap_align(header);
 
     for (id = 1; id <= UCO_SNAP_SEC_LAST; id++) {
         sec = &h->sections[id - 1];

@@ -15,6 +15,8 @@
 
 
 #define UCO_SNAP_MAGIC          "UCOSNAP\0"
+/* a delta overlay over a base snapshot (docs/snapshot-format.md) */
+#define UCO_SNAP_DELTA_MAGIC    "UCODELT\0"
 #define UCO_SNAP_VERSION        3
 #define UCO_SNAP_BYTE_ORDER     0x01020304u
 #define UCO_SNAP_ALIGN          64
@@ -51,6 +53,7 @@ enum {
     UCO_SNAP_EEXIST,
     UCO_SNAP_ENOSPC,
     UCO_SNAP_ENOMEM,
+    UCO_SNAP_EBASE,
     UCO_SNAP_NERRORS
 };
 
@@ -80,6 +83,7 @@ typedef enum {
 } uco_card_kind_e;
 
 typedef enum {
+    UCO_CARD_DELETED = 0,       /* a delta's tombstone only */
     UCO_CARD_ACTIVE = 1,
     UCO_CARD_BLOCKED,
     UCO_CARD_EXPIRED,
@@ -241,8 +245,26 @@ typedef struct {
 } uco_snap_terminal_t;
 
 
-/* A validated view of a mapped file.  Pointers into the caller's bytes. */
+/*
+ * A delta file's header is followed by this record: the base it
+ * overlays, named by generation, size and checksum.
+ */
+#define UCO_SNAP_DELTA_PARTNERS 0x01    /* carries the partner family */
+
 typedef struct {
+    uint64_t  base_generation;
+    uint64_t  base_size;
+    uint8_t   base_checksum[32];
+    uint32_t  flags;            /* UCO_SNAP_DELTA_* */
+    uint32_t  pad;
+    uint64_t  reserved;
+} uco_snap_delta_t;
+
+
+/* A validated view of a mapped file.  Pointers into the caller's bytes. */
+typedef struct uco_snap_s  uco_snap_t;
+
+struct uco_snap_s {
     const uint8_t                 *base;
     size_t                         len;
     const uco_snap_header_t       *header;
@@ -262,7 +284,9 @@ typedef struct {
     uint64_t                       ncategory_sets;
     uint64_t                       nshort_idents;   /* table capacity */
     uint64_t                       ncerts;
-} uco_snap_t;
+    const uco_snap_delta_t        *delta;   /* NULL: a base snapshot */
+    const uco_snap_t              *under;   /* a bound delta's base */
+};
 
 /* Incremental validation state: checksum and record checks in steps. */
 typedef struct {
@@ -314,6 +338,8 @@ int uco_snap_verify_init(uco_snap_verify_t *v);
 int uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
     size_t budget);
 void uco_snap_verify_free(uco_snap_verify_t *v);
+/* a verified delta over its verified base: EBASE if not its base */
+int uco_snap_bind(uco_snap_t *s, const uco_snap_t *base);
 /* open and verify in one go */
 int uco_snap_check(uco_snap_t *s, const void *p, size_t len);
 
@@ -328,6 +354,11 @@ int uco_snap_find_card(const uco_snap_t *s,
     const uint8_t key[UCO_SNAP_KEY_LEN], uint32_t *card);
 int uco_snap_find_card_id(const uco_snap_t *s, uint64_t id,
     uint32_t *card);
+/* cards through a bound delta and its base; a base alone as well */
+const uco_snap_card_t *uco_snap_lookup(const uco_snap_t *s,
+    const uint8_t key[UCO_SNAP_KEY_LEN]);
+const uco_snap_card_t *uco_snap_lookup_id(const uco_snap_t *s,
+    uint64_t id);
 const uco_snap_partner_t *uco_snap_find_partner(const uco_snap_t *s,
     uint64_t id);
 int uco_snap_terminal_allowed(const uco_snap_t *s,
@@ -346,6 +377,10 @@ const char *uco_snap_reason_name(uco_reason_e r);
 /* writer: size, lay out into zeroed memory, fill, add idents, seal */
 size_t uco_snap_size(const uco_snap_counts_t *c);
 int uco_snap_init(void *buf, size_t size, const uco_snap_counts_t *c);
+/* a delta: card overlay, identifier overlay, d names the base */
+size_t uco_snap_delta_size(const uco_snap_counts_t *c);
+int uco_snap_init_delta(void *buf, size_t size, const uco_snap_counts_t *c,
+    const uco_snap_delta_t *d);
 void *uco_snap_section(void *buf, unsigned id);
 int uco_snap_ident_add(void *buf, const uint8_t key[UCO_SNAP_KEY_LEN],
     uint32_t card);

@@ -49,9 +49,6 @@
     "(SELECT count(*) FROM (SELECT DISTINCT categories "                    \
     "FROM uco.holder) d)"
 
-#define PL_BUILD_SQL_IDENTS                                                 \
-    "SELECT kind, value, card_id FROM uco.card_identifier"
-
 /* scopes as UCO_SCOPE_* bits; NULL contract dates are open ends */
 #define PL_BUILD_SQL_PARTNERS                                               \
     "SELECT id, status, secret_sha256, auth, secret2_sha256, "              \
@@ -94,6 +91,7 @@ static long pl_build_ms(const struct timespec *since);
 static int pl_build_row(pl_build_t *b, uint64_t count, const char *what);
 static int pl_build_card(void *data, char **f);
 static int pl_build_ident(void *data, char **f);
+static int pl_build_family(pl_build_t *b, pl_pg_t *pg);
 static int pl_build_partner(void *data, char **f);
 static int pl_build_terminal(void *data, char **f);
 static int pl_build_cert(void *data, char **f);
@@ -342,7 +340,37 @@ pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size)
     }
 
     if (rc != PL_OK
-        || pl_build_copy(b, pg, "partners", PL_BUILD_SQL_PARTNERS, 8,
+        || pl_build_family(b, pg) != PL_OK)
+    {
+        return PL_ERR;
+    }
+
+    return PL_OK;
+}
+
+
+/*
+ * Partners, terminals, programmes and certificates: after the counts,
+ * into buf's sections (a delta's, pl_delta.c, or a full build's).
+ */
+
+int
+pl_build_fill_family(pl_build_t *b, pl_pg_t *pg, void *buf)
+{
+    b->buf = buf;
+    b->partners = uco_snap_section(buf, UCO_SNAP_SEC_PARTNERS);
+    b->programmes = uco_snap_section(buf, UCO_SNAP_SEC_PROGRAMMES);
+    b->terminals = uco_snap_section(buf, UCO_SNAP_SEC_TERMINALS);
+    b->certs = uco_snap_section(buf, UCO_SNAP_SEC_CERTS);
+
+    return pl_build_family(b, pg);
+}
+
+
+static int
+pl_build_family(pl_build_t *b, pl_pg_t *pg)
+{
+    if (pl_build_copy(b, pg, "partners", PL_BUILD_SQL_PARTNERS, 8,
                          pl_build_partner, b->counts.partners) != PL_OK
         || pl_build_copy(b, pg, "terminals", PL_BUILD_SQL_TERMINALS, 2,
                          pl_build_terminal, b->counts.terminals) != PL_OK
@@ -602,21 +630,48 @@ pl_build_card_row(pl_build_t *b, char **f, uco_snap_card_t *c,
 static int
 pl_build_ident(void *data, char **f)
 {
-    int             rc;
-    int64_t         card;
-    uint8_t         key[UCO_SNAP_KEY_LEN];
-    uint32_t        index;
-    pl_build_t     *b;
-    const char     *kname;
-    uco_id_kind_e   kind;
+    int          rc;
+    int64_t      card;
+    uint8_t      key[UCO_SNAP_KEY_LEN];
+    uint32_t     index;
+    pl_build_t  *b;
 
     b = data;
 
-    if (pl_build_row(b, b->counts.idents, "identifiers") != PL_OK) {
+    if (pl_build_row(b, b->counts.idents, "identifiers") != PL_OK
+        || pl_build_ident_key(b, f, key, &card) != PL_OK)
+    {
         return PL_ERR;
     }
 
-    if (pl_pg_int(f[2], 1, INT64_MAX, &card) != PL_OK || f[0] == NULL
+    if (pl_build_card_index(b, (uint64_t) card, &index) != PL_OK) {
+        pl_error(b, PL_EDATA, "card %lld: %s identifier of a card not in "
+                 "the snapshot", (long long) card, f[0]);
+        return PL_ERR;
+    }
+
+    rc = uco_snap_ident_add(b->buf, key, index);
+    if (rc != UCO_SNAP_OK) {
+        pl_error(b, PL_EDATA, "card %lld: %s identifier: %s",
+                 (long long) card, f[0], uco_snap_strerror(rc));
+        return PL_ERR;
+    }
+
+    b->n++;
+
+    return PL_OK;
+}
+
+
+/* a row of PL_BUILD_SQL_IDENTS: its key and card id */
+
+int
+pl_build_ident_key(pl_build_t *b, char **f, uint8_t key[UCO_SNAP_KEY_LEN],
+    int64_t *card)
+{
+    uco_id_kind_e  kind;
+
+    if (pl_pg_int(f[2], 1, INT64_MAX, card) != PL_OK || f[0] == NULL
         || f[1] == NULL)
     {
         pl_error(b, PL_EDATA, "identifier: bad card id, kind or value");
@@ -637,32 +692,15 @@ pl_build_ident(void *data, char **f)
 
     } else {
         pl_error(b, PL_EDATA, "card %lld: unknown identifier kind",
-                 (long long) card);
+                 (long long) *card);
         return PL_ERR;
     }
-
-    kname = f[0];
 
     if (uco_snap_key(kind, f[1], strlen(f[1]), key) != UCO_SNAP_OK) {
         pl_error(b, PL_EDATA, "card %lld: malformed %s identifier",
-                 (long long) card, kname);
+                 (long long) *card, f[0]);
         return PL_ERR;
     }
-
-    if (pl_build_card_index(b, (uint64_t) card, &index) != PL_OK) {
-        pl_error(b, PL_EDATA, "card %lld: %s identifier of a card not in "
-                 "the snapshot", (long long) card, kname);
-        return PL_ERR;
-    }
-
-    rc = uco_snap_ident_add(b->buf, key, index);
-    if (rc != UCO_SNAP_OK) {
-        pl_error(b, PL_EDATA, "card %lld: %s identifier: %s",
-                 (long long) card, kname, uco_snap_strerror(rc));
-        return PL_ERR;
-    }
-
-    b->n++;
 
     return PL_OK;
 }

@@ -35,6 +35,17 @@
     "ELSE -2147483648 END, h.categories "                                   \
     "FROM uco.card c JOIN uco.holder h ON h.id = c.holder_id"
 
+/* identifiers: a full build's, or a delta's with a WHERE */
+#define PL_BUILD_SQL_IDENTS                                                 \
+    "SELECT kind, value, card_id FROM uco.card_identifier"
+
+/* the partner family's counts, in the order of uco_snap_counts_t */
+#define PL_BUILD_SQL_FAMILY_COUNTS                                          \
+    "(SELECT count(*) FROM uco.partner), "                                  \
+    "(SELECT count(*) FROM uco.partner_terminal), "                         \
+    "(SELECT count(*) FROM uco.programme WHERE active), "                   \
+    "(SELECT count(*) FROM uco.partner_certificate)"
+
 typedef struct {
     uint64_t  watermark;        /* max(change_log.id) in the snapshot */
     uint64_t  floor;            /* ids at or below it are settled */
@@ -79,6 +90,9 @@ int pl_build_count(pl_build_t *b, pl_pg_t *pg);
 int pl_build_card_row(pl_build_t *b, char **f, uco_snap_card_t *c,
     uint64_t *categories);
 int pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size);
+int pl_build_fill_family(pl_build_t *b, pl_pg_t *pg, void *buf);
+int pl_build_ident_key(pl_build_t *b, char **f,
+    uint8_t key[UCO_SNAP_KEY_LEN], int64_t *card);
 int pl_build_seal(pl_build_t *b, uint64_t generation);
 void pl_build_accept(pl_build_t *b);
 int pl_build_changed(pl_build_t *b, pl_pg_t *pg, int *changed);

@@ -16,6 +16,7 @@
 
 
 #define PL_MAX_KEEP         1000
+#define PL_MAX_DELTA_CARDS  10000000
 #define PL_MAX_INTERVAL     86400.0
 
 enum {
@@ -23,7 +24,8 @@ enum {
     PL_OPT_FILE_MODE,
     PL_OPT_ROLLBACK,
     PL_OPT_INSPECT,
-    PL_OPT_NO_LISTEN
+    PL_OPT_NO_LISTEN,
+    PL_OPT_DELTA_MAX_CARDS
 };
 
 
@@ -46,6 +48,7 @@ static const struct option  pl_config_options[] = {
     { "log-level",    required_argument, NULL, PL_OPT_LOG_LEVEL },
     { "syslog",       no_argument,       NULL, PL_OPT_SYSLOG },
     { "no-listen",    no_argument,       NULL, PL_OPT_NO_LISTEN },
+    { "delta-max-cards", required_argument, NULL, PL_OPT_DELTA_MAX_CARDS },
     { "rollback",     required_argument, NULL, PL_OPT_ROLLBACK },
     { "inspect",      required_argument, NULL, PL_OPT_INSPECT },
     { "verbose",      no_argument,       NULL, 'v' },
@@ -65,6 +68,7 @@ static const pl_config_key_t  pl_config_file_keys[] = {
     { "log-level",    PL_OPT_LOG_LEVEL },
     { "syslog",       PL_OPT_SYSLOG },
     { "no-listen",    PL_OPT_NO_LISTEN },
+    { "delta-max-cards", PL_OPT_DELTA_MAX_CARDS },
     { NULL,           0 }
 };
 
@@ -83,6 +87,7 @@ pl_config_init(pl_config_t *cf)
     cf->dir = PL_DEFAULT_DIR;
     cf->interval = PL_DEFAULT_INTERVAL;
     cf->keep = PL_DEFAULT_KEEP;
+    cf->delta_max_cards = PL_DEFAULT_DELTA_MAX_CARDS;
     cf->file_mode = PL_DEFAULT_MODE;
     cf->run.log_level = PL_LOG_INFO;
 }
@@ -119,6 +124,11 @@ pl_config_usage(FILE *out)
         "                        transaction-pooling proxy)\n"
         "  -k, --keep N          generations kept for rollback"
         " (default 3, min 1)\n"
+        "      --delta-max-cards N  publish changes as deltas over a"
+        " base until\n"
+        "                        N cards changed, then build a new base"
+        " (default\n"
+        "                        20000; 0: every change a full build)\n"
         "      --file-mode MODE  octal mode of published files"
         " (default 0640)\n"
         "      --metrics-file F  write Prometheus metrics to F"
@@ -392,6 +402,18 @@ pl_config_option(void *ctx, int c, char *value)
                      value);
             return PL_ERR;
         }
+        break;
+
+    case PL_OPT_DELTA_MAX_CARDS:
+        if (pl_config_u64(value, 10, &n) != PL_OK
+            || n > PL_MAX_DELTA_CARDS)
+        {
+            pl_error(cf, PL_EUSAGE, "--delta-max-cards: \"%s\" is not a "
+                     "number between 0 and %d", value, PL_MAX_DELTA_CARDS);
+            return PL_ERR;
+        }
+
+        cf->delta_max_cards = n;
         break;
 
     case PL_OPT_ROLLBACK:

@@ -20,6 +20,7 @@
 #define PL_DEFAULT_KEEP     3
 #define PL_DEFAULT_MODE     0640
 #define PL_DEFAULT_INTERVAL 1000    /* ms */
+#define PL_DEFAULT_DELTA_MAX_CARDS  20000
 
 #define PL_CONFIG_FILE_MAX  65536     /* bytes */
 
@@ -57,6 +58,7 @@ typedef struct {
     uint64_t          rollback;     /* the generation for --rollback */
     unsigned          interval;     /* ms */
     unsigned          keep;
+    uint64_t          delta_max_cards;  /* 0: no deltas */
     unsigned          file_mode;
     pl_config_run_t   run;
     int               no_listen;    /* poll only */

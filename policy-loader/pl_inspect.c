@@ -23,6 +23,7 @@
 static void pl_inspect_header(const uco_snap_header_t *h, int valid,
     FILE *out);
 static void pl_inspect_counts(const uco_snap_t *s, FILE *out);
+static void pl_inspect_delta(const uco_snap_t *s, FILE *out);
 
 
 static const char  *pl_inspect_sections[UCO_SNAP_SEC_LAST + 1] = {
@@ -75,6 +76,7 @@ pl_inspect(const char *path, FILE *out)
 
     if (rc == UCO_SNAP_OK) {
         pl_inspect_counts(&s, out);
+        pl_inspect_delta(&s, out);
         fprintf(out, "result: valid\n");
 
     } else {
@@ -117,7 +119,12 @@ pl_inspect_header(const uco_snap_header_t *h, int valid, FILE *out)
     }
 
     fprintf(out, "magic: %s\n",
-            memcmp(h->magic, UCO_SNAP_MAGIC, 8) == 0 ? "ok" : "bad");
+            memcmp(h->magic, UCO_SNAP_MAGIC, 8) == 0
+            || memcmp(h->magic, UCO_SNAP_DELTA_MAGIC, 8) == 0 ? "ok"
+                                                               : "bad");
+    fprintf(out, "kind: %s\n",
+            memcmp(h->magic, UCO_SNAP_DELTA_MAGIC, 8) == 0 ? "delta"
+                                                            : "base");
     fprintf(out, "version: %u\nheader_size: %u\nbyte_order: 0x%08x\n",
             h->version, h->header_size, h->byte_order);
     fprintf(out, "file_size: %llu\ngeneration: %llu\n",
@@ -194,4 +201,38 @@ pl_inspect_counts(const uco_snap_t *s, FILE *out)
             (unsigned long long) s->nprogrammes,
             (unsigned long long) s->nterminals,
             (unsigned long long) s->ncerts);
+}
+
+
+/*
+ * A delta names its base; whether that base is there and matches is for
+ * the loader's publish and the module to check, with the directory.
+ */
+
+static void
+pl_inspect_delta(const uco_snap_t *s, FILE *out)
+{
+    uint64_t  i, deleted;
+
+    if (s->delta == NULL) {
+        return;
+    }
+
+    deleted = 0;
+
+    for (i = 0; i < s->ncards; i++) {
+        deleted += s->cards[i].status == UCO_CARD_DELETED;
+    }
+
+    fprintf(out, "base_generation: %llu\nbase_size: %llu\nbase_checksum: ",
+            (unsigned long long) s->delta->base_generation,
+            (unsigned long long) s->delta->base_size);
+
+    for (i = 0; i < sizeof(s->delta->base_checksum); i++) {
+        fprintf(out, "%02x", s->delta->base_checksum[i]);
+    }
+
+    fprintf(out, "\ndeleted_cards: %llu\ndelta_partners: %s\n",
+            (unsigned long long) deleted,
+            (s->delta->flags & UCO_SNAP_DELTA_PARTNERS) ? "own" : "base's");
 }

@@ -4,10 +4,12 @@
  * policy-loader: builds uco snapshots from PostgreSQL and publishes them
  * for the nginx module.  One thread: each tick asks the change log
  * whether anything changed, rebuilds if so, and otherwise marks the live
- * snapshot as still in sync.  A tick runs every --interval, and at once
- * when a NOTIFY on PL_MAIN_CHANNEL (sent by the change-log trigger)
- * arrives; polling alone still works where NOTIFY does not reach, as on
- * a streaming replica.  Failures back off and retry while the last good
+ * snapshot as still in sync.  A change is published as a delta over the
+ * last full build (pl_delta.c) until the delta grows past
+ * --delta-max-cards; then a new base is built.  A tick runs every
+ * --interval, and at once when a NOTIFY on PL_MAIN_CHANNEL (sent by the
+ * change-log trigger) arrives; polling alone still works where NOTIFY
+ * does not reach, as on a streaming replica.  Failures back off and retry while the last good
  * snapshot stays published.
  */
 
@@ -23,7 +25,7 @@
 #include "pl_pg.h"
 #include "pl_build.h"
 #include "pl_publish.h"
-#include "pl_patch.h"
+#include "pl_delta.h"
 #include "pl_inspect.h"
 #include "pl_metrics.h"
 #include "pl_journal.h"
@@ -45,7 +47,7 @@ typedef struct {
     pl_pg_t         *pg;
     pl_build_t      *build;
     pl_publish_t    *pub;
-    pl_patch_t      *patch;
+    pl_delta_t      *delta;
     pl_metrics_t    *metrics;   /* NULL without --metrics-file */
     int              in_sync;   /* the live snapshot matches the data */
 } pl_main_t;
@@ -58,7 +60,8 @@ static int pl_main_daemon(pl_main_t *m);
 static int pl_main_tick(pl_main_t *m);
 static int pl_main_confirm(pl_main_t *m);
 static int pl_main_build(pl_main_t *m);
-static int pl_main_patch(pl_main_t *m);
+static int pl_main_delta(pl_main_t *m);
+static void pl_main_rebased(pl_main_t *m);
 static long pl_main_ms(const struct timespec *since);
 static void pl_main_sleep(pl_main_t *m, unsigned ms, int wake);
 static int pl_main_wait(void *ctx, unsigned ms, const sigset_t *mask);
@@ -89,7 +92,7 @@ main(int argc, char **argv)
 
     pl_metrics_free(m.metrics);
     pl_publish_free(m.pub);
-    pl_patch_free(m.patch);
+    pl_delta_free(m.delta);
     pl_build_free(m.build);
     pl_pg_free(m.pg);
     pl_config_free(&m.cf);
@@ -150,10 +153,10 @@ pl_main_run(pl_main_t *m)
     m->pub = pl_publish_new(m->cf.dir, m->cf.file_mode, m->cf.keep);
     m->pg = pl_pg_new(m->cf.conninfo);
     m->build = pl_build_new(&pl_loop_stop);
-    m->patch = pl_patch_new();
+    m->delta = pl_delta_new(m->cf.delta_max_cards);
 
     if (m->pub == NULL || m->pg == NULL || m->build == NULL
-        || m->patch == NULL)
+        || m->delta == NULL)
     {
         pl_log(PL_LOG_ERROR, "out of memory");
         return PL_EXIT_FAILED;
@@ -288,34 +291,34 @@ pl_main_tick(pl_main_t *m)
         return m->in_sync ? pl_main_confirm(m) : PL_OK;
     }
 
-    switch (pl_main_patch(m)) {
+    switch (pl_main_delta(m)) {
 
     case PL_OK:
         pl_build_accept(m->build);
         m->in_sync = 1;
         return PL_OK;
 
-    case PL_PATCH_FULL:
+    case PL_DELTA_FULL:
         break;
 
     default:
         if (!pl_pg_connected(m->pg)) {
-            pl_error(m, m->patch->err, "%s", m->patch->errstr);
+            pl_error(m, m->delta->err, "%s", m->delta->errstr);
             return PL_ERR;
         }
 
-        pl_log(PL_LOG_WARN, "patch failed, building in full: %s",
-               m->patch->errstr);
+        pl_log(PL_LOG_WARN, "delta failed, building in full: %s",
+               m->delta->errstr);
     }
 
     if (pl_main_build(m) == PL_OK) {
         pl_build_accept(m->build);
-        m->patch->live = m->pub->gen;
+        pl_main_rebased(m);
         m->in_sync = 1;
         return PL_OK;
     }
 
-    m->patch->live = 0;
+    m->delta->live = 0;
 
     if (m->err == PL_EDATA || m->err == PL_EINVALID) {
         pl_log(PL_LOG_ERROR, "build refused, keeping generation %llu: %s",
@@ -459,20 +462,22 @@ failed:
 }
 
 
-/* a change of a few cards: the live file patched (pl_patch.c) */
+/* a change since the base: a delta (pl_delta.c) */
 
 static int
-pl_main_patch(pl_main_t *m)
+pl_main_delta(pl_main_t *m)
 {
     int               rc;
+    pl_delta_t       *d;
     struct timespec   t0;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    d = m->delta;
 
-    rc = pl_patch_publish(m->patch, m->build, m->pg, m->pub);
+    rc = pl_delta_publish(d, m->build, m->pg, m->pub);
 
-    if (rc == PL_PATCH_FULL) {
-        pl_log(PL_LOG_DEBUG, "full build: %s", m->patch->why);
+    if (rc == PL_DELTA_FULL) {
+        pl_log(PL_LOG_INFO, "full build: %s", d->why);
         return rc;
     }
 
@@ -481,10 +486,12 @@ pl_main_patch(pl_main_t *m)
         return rc;
     }
 
-    pl_log(PL_LOG_INFO, "published generation %llu (patched %llu cards "
-           "of the live generation, bytes=%zu, ms=%ld)",
+    pl_log(PL_LOG_INFO, "published generation %llu (delta over base %llu: "
+           "cards=%zu, deleted=%zu, idents=%zu, partners=%s, bytes=%zu, "
+           "ms=%ld)",
            (unsigned long long) m->pub->gen,
-           (unsigned long long) m->patch->patched, m->pub->size,
+           (unsigned long long) d->base_gen, d->ncards, d->deleted,
+           d->nidents, d->family ? "own" : "base's", m->pub->size,
            pl_main_ms(&t0));
 
     pl_metrics_build(m->metrics, PL_METRICS_PUBLISHED, pl_main_ms(&t0));
@@ -492,6 +499,17 @@ pl_main_patch(pl_main_t *m)
                          m->pub->size, m->build->mark.watermark);
 
     return PL_OK;
+}
+
+
+/* a full build just published: the base of the next deltas */
+
+static void
+pl_main_rebased(pl_main_t *m)
+{
+    if (pl_delta_rebased(m->delta, m->pub, m->pub->gen) != PL_OK) {
+        pl_log(PL_LOG_WARN, "%s", m->delta->errstr);
+    }
 }
 
 

@@ -4,8 +4,10 @@
  * Publishing.  A snapshot file is written once under a temp name, made
  * durable, verified through a fresh read-only mapping and renamed into
  * place; only then does the control file's generation move, with one
- * atomic store.  A published file is never written again: workers map
- * it, and unlinking an old one leaves their pages alone.
+ * atomic store.  A delta is checked against the base it names, and the
+ * base of a kept delta is kept too.  A published file is never written
+ * again: workers map it, and unlinking an old one leaves their pages
+ * alone.
  */
 
 #include <stdio.h>
@@ -26,6 +28,8 @@
 #define PL_PUBLISH_TMP_FMT      ".snap-%llu.tmp"
 #define PL_PUBLISH_CTL_TMP      ".uco.ctl.tmp"
 #define PL_PUBLISH_NAME_LEN     64
+/* --keep is at most 1000: one base per kept file and the live one */
+#define PL_PUBLISH_MAX_BASES    1024
 
 
 static int pl_publish_scan(pl_publish_t *p, int clean, uint64_t **gens,
@@ -35,6 +39,8 @@ static int pl_publish_ctl_open(pl_publish_t *p);
 static int pl_publish_ctl_create(pl_publish_t *p);
 static int pl_publish_map(pl_publish_t *p, const char *name, uint64_t gen,
     size_t size);
+static int pl_publish_base_of(pl_publish_t *p, const uco_snap_t *s);
+static uint64_t pl_publish_base_gen(pl_publish_t *p, uint64_t gen);
 static void pl_publish_set(pl_publish_t *p, uint64_t gen);
 static void pl_publish_retain(pl_publish_t *p);
 static int pl_publish_cmp(const void *a, const void *b);
@@ -577,6 +583,10 @@ pl_publish_map(pl_publish_t *p, const char *name, uint64_t gen, size_t size)
         goto failed;
     }
 
+    if (s.delta != NULL && pl_publish_base_of(p, &s) != PL_OK) {
+        goto failed;
+    }
+
     munmap(map, (size_t) st.st_size);
     close(fd);
 
@@ -593,6 +603,65 @@ failed:
     }
 
     return PL_ERR;
+}
+
+
+/*
+ * A delta is only as good as its base: it must be there and be the file
+ * the delta names (generation, size, checksum, category sets).  The
+ * base was verified in full when it was published; this is O(1) plus
+ * its category sets.
+ */
+
+static int
+pl_publish_base_of(pl_publish_t *p, const uco_snap_t *s)
+{
+    int          fd, rc;
+    char         name[PL_PUBLISH_NAME_LEN];
+    void        *map;
+    uco_snap_t   b, d;
+    struct stat  st;
+
+    snprintf(name, sizeof(name), UCO_SNAP_FILE_FMT,
+             (unsigned long long) s->delta->base_generation);
+
+    fd = openat(p->dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd == -1 || fstat(fd, &st) == -1 || st.st_size == 0) {
+        pl_error(p, PL_EINVALID, "generation %llu is a delta over %s/%s, "
+                 "which cannot be read",
+                 (unsigned long long) s->header->generation, p->dir, name);
+        if (fd != -1) {
+            close(fd);
+        }
+        return PL_ERR;
+    }
+
+    map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+
+    if (map == MAP_FAILED) {
+        pl_error(p, PL_EIO, "mmap %s/%s: %s", p->dir, name, strerror(errno));
+        return PL_ERR;
+    }
+
+    d = *s;
+    rc = uco_snap_open(&b, map, (size_t) st.st_size);
+
+    if (rc == UCO_SNAP_OK) {
+        rc = uco_snap_bind(&d, &b);
+    }
+
+    munmap(map, (size_t) st.st_size);
+
+    if (rc != UCO_SNAP_OK) {
+        pl_error(p, PL_EINVALID, "generation %llu: base %s/%s: %s",
+                 (unsigned long long) s->header->generation, p->dir, name,
+                 uco_snap_strerror(rc == UCO_SNAP_EINVAL ? UCO_SNAP_EBASE
+                                                         : rc));
+        return PL_ERR;
+    }
+
+    return PL_OK;
 }
 
 
@@ -630,14 +699,17 @@ pl_publish_touch_at(pl_publish_t *p, uint64_t at)
 }
 
 
-/* keep the newest p->keep files and, whatever its age, the live one */
+/*
+ * Keep the newest p->keep files and, whatever their age, the live one
+ * and the base of every delta kept (a rollback to a delta needs it).
+ */
 
 static void
 pl_publish_retain(pl_publish_t *p)
 {
     char       name[PL_PUBLISH_NAME_LEN];
-    size_t     i, n;
-    uint64_t  *gens, live;
+    size_t     i, j, n, nbases;
+    uint64_t  *gens, live, bases[PL_PUBLISH_MAX_BASES];
 
     if (pl_publish_scan(p, 0, &gens, &n) != PL_OK) {
         pl_log(PL_LOG_WARN, "retention: %s", p->errstr);
@@ -646,9 +718,27 @@ pl_publish_retain(pl_publish_t *p)
 
     qsort(gens, n, sizeof(uint64_t), pl_publish_cmp);
     live = __atomic_load_n(&p->ctl->generation, __ATOMIC_ACQUIRE);
+    nbases = 0;
+
+    for (i = 0; i < n; i++) {
+        if ((i < p->keep || gens[i] == live)
+            && nbases < PL_PUBLISH_MAX_BASES)
+        {
+            bases[nbases] = pl_publish_base_gen(p, gens[i]);
+            nbases += bases[nbases] != 0;
+        }
+    }
 
     for (i = p->keep; i < n; i++) {
         if (gens[i] == live) {
+            continue;
+        }
+
+        for (j = 0; j < nbases && bases[j] != gens[i]; j++) {
+            /* void */
+        }
+
+        if (j < nbases) {
             continue;
         }
 
@@ -666,6 +756,40 @@ pl_publish_retain(pl_publish_t *p)
     }
 
     free(gens);
+}
+
+
+/* the base a delta names, 0 for a base or an unreadable file */
+
+static uint64_t
+pl_publish_base_gen(pl_publish_t *p, uint64_t gen)
+{
+    int                fd;
+    char               name[PL_PUBLISH_NAME_LEN];
+    ssize_t            n;
+    uco_snap_delta_t   d;
+    uco_snap_header_t  h;
+
+    snprintf(name, sizeof(name), UCO_SNAP_FILE_FMT, (unsigned long long) gen);
+
+    fd = openat(p->dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return 0;
+    }
+
+    n = pread(fd, &h, sizeof(h), 0);
+
+    if (n == (ssize_t) sizeof(h)
+        && memcmp(h.magic, UCO_SNAP_DELTA_MAGIC, 8) == 0
+        && pread(fd, &d, sizeof(d), sizeof(h)) == (ssize_t) sizeof(d))
+    {
+        close(fd);
+        return d.base_generation;
+    }
+
+    close(fd);
+
+    return 0;
 }
 
 

@@ -149,6 +149,15 @@ ok(wait_until(sub { all_are('200 card_blocked') }, 10),
 
 # ---------------------------------------------------------------- SIGKILL
 
+# full builds (--delta-max-cards 0): a delta's temp file lives too short
+# a time to be caught; both go through the same publish (temp file,
+# fsync, verify, rename), and deltas are killed below
+my @FULL = ('-i', '0.2', '--delta-max-cards', '0');
+loader_stop();
+my $g_full = ctl_generation();
+loader_start(args => \@FULL);
+ok(wait_until(sub { ctl_generation() > $g_full }, 15),
+    'the loader restarts with full builds');
 $wait = load(5);
 my $status = 'active';
 for my $delay (0, 0.02, 0.08) {
@@ -172,12 +181,38 @@ for my $delay (0, 0.02, 0.08) {
     ok(!grep({ $_ ne "200 $old" && $_ ne "200 $new" } @got),
         "delay $delay: nginx answers from a whole generation (@got)");
 
-    loader_start(args => ['-i', '0.2']);
+    loader_start(args => \@FULL);
     ok(wait_until(sub { all_are("200 $new") }, 15),
         "delay $delay: the restarted loader publishes the change");
     is_deeply([temp_files()], [], "delay $delay: no temp file is left");
     cmp_ok(ctl_generation(), '>', $before, "delay $delay: a new generation");
 }
+
+# deltas: killed right after the commit, wherever the publish is
+loader_stop();
+my $g_delta = ctl_generation();
+loader_start(args => ['-i', '0.2']);
+ok(wait_until(sub { ctl_generation() > $g_delta }, 15),
+    'the loader restarts with deltas');
+for my $delay (0, 0.001, 0.003, 0.01) {
+    my $old = $status eq 'active' ? 'card_blocked' : 'eligible';
+    my $new = $status eq 'active' ? 'eligible' : 'card_blocked';
+    psql(qq{UPDATE uco.card SET status = '$status' WHERE id = 1});
+    $status = $status eq 'active' ? 'blocked' : 'active';
+    sleep $delay;
+    loader_stop('KILL');
+    my $live = ctl_generation();
+    my ($rc, $out) = capture([$LOADER, '--inspect', snapshot_path($live)]);
+    is($rc, 0, "delta, delay $delay: the published generation $live is "
+        . 'a valid file') or diag($out);
+    my @got = answers();
+    ok(!grep({ $_ ne "200 $old" && $_ ne "200 $new" } @got),
+        "delta, delay $delay: nginx answers from a whole generation (@got)");
+    loader_start(args => ['-i', '0.2']);
+    ok(wait_until(sub { all_are("200 $new") }, 15),
+        "delta, delay $delay: the restarted loader publishes the change");
+}
+is_deeply([temp_files()], [], 'no temp file is left');
 check_load($wait->(), 'loader SIGKILLed');
 
 # ---------------------------------------------------------------- reload, upgrade

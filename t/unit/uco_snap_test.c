@@ -21,6 +21,11 @@
 
 
 static void many_value(size_t i, uint32_t *x, char v[65]);
+static const uco_snap_card_t *lookup(const uco_snap_t *s,
+    uco_id_kind_e kind, const char *v);
+static uint8_t *build_delta(const uint8_t *base, size_t base_len,
+    size_t *len, int bad);
+static void delta(const uint8_t *base, size_t base_len);
 static int many(void);
 static int key_kind(uco_id_kind_e kind, size_t len);
 static int keys(void);
@@ -325,6 +330,198 @@ keys(void)
 }
 
 
+static const uco_snap_card_t *
+lookup(const uco_snap_t *s, uco_id_kind_e kind, const char *v)
+{
+    uint8_t  key[UCO_SNAP_KEY_LEN];
+
+    if (uco_snap_key(kind, v, strlen(v), key) != UCO_SNAP_OK) {
+        return NULL;
+    }
+
+    return uco_snap_lookup(s, key);
+}
+
+
+/*
+ * A delta over build()'s generation 7: card 11 unblocked into a new
+ * category set, with a new identifier; card 12 lost both of its
+ * identifiers ("0042" moved to the new card 13); card 14 was created
+ * and deleted (a tombstone).  Card 10 is only in the base.
+ */
+
+static uint8_t *
+build_delta(const uint8_t *base, size_t base_len, size_t *len, int bad)
+{
+    uint8_t            *buf, key[UCO_SNAP_KEY_LEN];
+    size_t              size;
+    uint64_t           *cs;
+    uco_snap_card_t    *c;
+    uco_snap_delta_t    d;
+    uco_snap_counts_t   counts = { 4, 4, 0, 0, 0, 4, 3, 1, 0 };
+
+    memset(&d, 0, sizeof(d));
+    d.base_generation = 7;
+    d.base_size = base_len;
+    memcpy(d.base_checksum, ((const uco_snap_header_t *) base)->checksum,
+           32);
+
+    size = uco_snap_delta_size(&counts);
+    buf = calloc(1, size);
+    if (buf == NULL
+        || uco_snap_init_delta(buf, size, &counts, &d) != UCO_SNAP_OK)
+    {
+        return NULL;
+    }
+
+    c = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
+    c[0] = (uco_snap_card_t) { 11, 20000, 3, UCO_CARD_ACTIVE,
+                               UCO_CARD_BANK };
+    c[1] = (uco_snap_card_t) { 12, 20000, 2, UCO_CARD_ACTIVE,
+                               UCO_CARD_NON_FINANCIAL };
+    c[2] = (uco_snap_card_t) { 13, 20000, 0, UCO_CARD_ACTIVE,
+                               UCO_CARD_BANK };
+    c[3] = (uco_snap_card_t) { 14, 0, 0, UCO_CARD_DELETED, 0 };
+
+    if (bad == 1) {
+        c[3].kind = UCO_CARD_BANK;
+    }
+
+    cs = uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS);
+    cs[0] = 0x1;
+    cs[1] = bad == 2 ? 0x8 : 0x2;
+    cs[2] = 0x0;
+    cs[3] = 0x4;
+
+    if (uco_snap_key(UCO_ID_HASHPAN, HASHPAN_B, 64, key) != UCO_SNAP_OK
+        || uco_snap_ident_add(buf, key, 0) != UCO_SNAP_OK
+        || uco_snap_key(UCO_ID_SOCIAL, "777", 3, key) != UCO_SNAP_OK
+        || uco_snap_ident_add(buf, key, 0) != UCO_SNAP_OK
+        || uco_snap_key(UCO_ID_SOCIAL, "0042", 4, key) != UCO_SNAP_OK
+        || uco_snap_ident_add(buf, key, 2) != UCO_SNAP_OK
+        || uco_snap_key(UCO_ID_SOCIAL, "1313", 4, key) != UCO_SNAP_OK
+        || uco_snap_ident_add(buf, key, bad == 3 ? 3 : 2) != UCO_SNAP_OK
+        || uco_snap_seal(buf, 8, 1700000001, 100) != UCO_SNAP_OK)
+    {
+        free(buf);
+        return NULL;
+    }
+
+    *len = size;
+    return buf;
+}
+
+
+static void
+delta(const uint8_t *base, size_t base_len)
+{
+    size_t              len;
+    uint8_t            *buf, *bad;
+    uco_snap_t          b, s, u;
+    uco_snap_counts_t   fam = { 1, 1, 1, 0, 0, 1, 0, 0, 0 };
+    uco_snap_delta_t    d;
+    uco_snap_result_t   res;
+    uco_snap_when_t     w;
+    uint8_t             one[4096];
+
+    buf = build_delta(base, base_len, &len, 0);
+    ok(buf != NULL, "delta builds");
+    if (buf == NULL) {
+        return;
+    }
+
+    ok(uco_snap_check(&b, base, base_len) == UCO_SNAP_OK
+       && uco_snap_check(&s, buf, len) == UCO_SNAP_OK && s.delta != NULL
+       && s.delta->base_generation == 7 && s.ncards == 4
+       && s.npartners == 0, "valid delta passes on its own");
+
+    u = s;
+    ok(lookup(&u, UCO_ID_HASHPAN, HASHPAN_A) == NULL
+       && lookup(&u, UCO_ID_SOCIAL, "777") != NULL
+       && uco_snap_lookup_id(&u, 14) == NULL,
+       "an unbound delta sees its overlay only");
+
+    ok(uco_snap_bind(&s, &b) == UCO_SNAP_OK && s.under == &b
+       && s.npartners == 2 && uco_snap_find_partner(&s, 1001) != NULL,
+       "bound to its base: the base's partners serve");
+
+    ok(lookup(&s, UCO_ID_HASHPAN, HASHPAN_A) == &b.cards[0],
+       "a card only in the base: found through the base's table");
+    ok(lookup(&s, UCO_ID_HASHPAN, HASHPAN_B) == &s.cards[0]
+       && s.cards[0].status == UCO_CARD_ACTIVE
+       && s.category_sets[s.cards[0].category_set] == 0x4,
+       "a changed card: the overlay's record, a new category set");
+    ok(lookup(&s, UCO_ID_SOCIAL, "777") == &s.cards[0],
+       "an identifier added to an existing card");
+    ok(lookup(&s, UCO_ID_SOCIAL, SOCIAL_LONG) == NULL,
+       "an identifier removed: unknown, though the base has it");
+    ok(lookup(&s, UCO_ID_SOCIAL, "0042") == &s.cards[2]
+       && lookup(&s, UCO_ID_SOCIAL, "1313") == &s.cards[2],
+       "an identifier moved to a new card, and the new card's own");
+    ok(lookup(&s, UCO_ID_SOCIAL, "4242") == NULL,
+       "an identifier in neither: unknown");
+    ok(uco_snap_lookup_id(&s, 10) == &b.cards[0]
+       && uco_snap_lookup_id(&s, 11) == &s.cards[0]
+       && uco_snap_lookup_id(&s, 13) == &s.cards[2]
+       && uco_snap_lookup_id(&s, 14) == NULL
+       && uco_snap_lookup_id(&s, 15) == NULL,
+       "by card id: overlay first, a tombstone is unknown");
+    ok(uco_snap_lookup_id(&b, 10) == &b.cards[0]
+       && lookup(&b, UCO_ID_SOCIAL, SOCIAL_LONG) == &b.cards[2],
+       "a base alone through the same calls");
+
+    uco_snap_when(1704067200 + 10 * 3600, &w);
+    uco_snap_decide(&s, uco_snap_find_partner(&s, 1001),
+                    lookup(&s, UCO_ID_HASHPAN, HASHPAN_B), &w, -1, &res);
+    ok(res.decision == UCO_DECISION_ELIGIBLE && res.programme->id == 7,
+       "a decision over delta and base");
+
+    /* a wrong base or sets that are not the base's first ones */
+    uco_snap_check(&s, buf, len);
+    memset(&d, 0, sizeof(d));
+    bad = malloc(base_len);
+    memcpy(bad, base, base_len);
+    uco_snap_seal(bad, 7, 1700000005, 99);
+    uco_snap_check(&u, bad, base_len);
+    ok(uco_snap_bind(&s, &u) == UCO_SNAP_EBASE,
+       "a base with another checksum refused");
+    ok(uco_snap_bind(&s, &s) == UCO_SNAP_EINVAL, "a delta as base refused");
+    free(bad);
+
+    bad = build_delta(base, base_len, &len, 2);
+    ok(bad != NULL && uco_snap_check(&s, bad, len) == UCO_SNAP_OK
+       && uco_snap_bind(&s, &b) == UCO_SNAP_EBASE,
+       "category sets that do not start with the base's refused");
+    free(bad);
+
+    bad = build_delta(base, base_len, &len, 1);
+    ok(bad != NULL && uco_snap_check(&s, bad, len) == UCO_SNAP_ERECORD,
+       "a tombstone with a kind refused");
+    free(bad);
+
+    bad = build_delta(base, base_len, &len, 3);
+    ok(bad != NULL && uco_snap_check(&s, bad, len) == UCO_SNAP_ERECORD,
+       "an identifier of a deleted card refused");
+    free(bad);
+
+    d.base_generation = 7;
+    ok(uco_snap_delta_size(&fam) <= sizeof(one)
+       && uco_snap_init_delta(one, uco_snap_delta_size(&fam), &fam, &d)
+          == UCO_SNAP_EINVAL, "partners without the flag refused");
+
+    memcpy(one, buf, sizeof(uco_snap_header_t) + sizeof(uco_snap_delta_t));
+    ((uco_snap_delta_t *) (one + sizeof(uco_snap_header_t)))->flags = 0x80;
+    bad = malloc(len);
+    memcpy(bad, buf, len);
+    memcpy(bad, one, sizeof(uco_snap_header_t) + sizeof(uco_snap_delta_t));
+    ok(uco_snap_open(&s, bad, len) == UCO_SNAP_ESECTION,
+       "unknown delta flags refused");
+    free(bad);
+
+    free(buf);
+}
+
+
 int
 main(void)
 {
@@ -408,6 +605,8 @@ main(void)
     uco_snap_key(UCO_ID_SOCIAL, "560000000000001", 15, k2);
     ok(uco_snap_key_is_short(k1) && !uco_snap_key_is_short(k2),
        "14 digits are short, a 15th non-zero digit long");
+
+    delta(buf, len);
 
     ok(many(), "5000 identifiers all found, 5000 unknown ones not; cards "
        "by id; cards out of order refused");
