@@ -41,7 +41,7 @@ DEB_PKGS   = build-essential nginx nginx-dev libssl-dev libpq-dev \
              dpkg-dev fakeroot time linux-perf
 
 FUZZ_TARGETS = snapshot query tz copy body_json body_msgpack pan token \
-               journal sig
+               journal sig delta
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  = -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Ingx_uco_module \

@@ -9,8 +9,8 @@
  * --delta-max-cards; then a new base is built.  A tick runs every
  * --interval, and at once when a NOTIFY on PL_MAIN_CHANNEL (sent by the
  * change-log trigger) arrives; polling alone still works where NOTIFY
- * does not reach, as on a streaming replica.  Failures back off and retry while the last good
- * snapshot stays published.
+ * does not reach, as on a streaming replica.  Failures back off and
+ * retry while the last good snapshot stays published.
  */
 
 #include <stdio.h>
