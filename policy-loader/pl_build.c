@@ -422,6 +422,25 @@ pl_build_accept(pl_build_t *b)
 }
 
 
+/*
+ * The data is in sync as of mark m, older than the last accepted one (a
+ * base built in the background, pl_rebase.c): the next change query
+ * lists everything m did not see.  Takes m's snapshot text.
+ */
+
+void
+pl_build_resync(pl_build_t *b, pl_build_mark_t *m)
+{
+    if (b->synced.snapshot != b->mark.snapshot) {
+        free(b->synced.snapshot);
+    }
+
+    b->synced = *m;
+    b->have_synced = 1;
+    m->snapshot = NULL;
+}
+
+
 /* one cheap query per tick: an index range scan above the floor */
 
 int

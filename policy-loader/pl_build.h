@@ -95,6 +95,7 @@ int pl_build_ident_key(pl_build_t *b, char **f,
     uint8_t key[UCO_SNAP_KEY_LEN], int64_t *card);
 int pl_build_seal(pl_build_t *b, uint64_t generation);
 void pl_build_accept(pl_build_t *b);
+void pl_build_resync(pl_build_t *b, pl_build_mark_t *m);
 int pl_build_changed(pl_build_t *b, pl_pg_t *pg, int *changed);
 
 #endif /* PL_BUILD_H */

@@ -34,6 +34,15 @@
 /* "-9223372036854775808," */
 #define PL_DELTA_ID_LEN     21
 
+/*
+ * Past max_cards a new base is built in the background while deltas go
+ * on; past PL_DELTA_HARD times that (the background build cannot keep
+ * up), one is built at once.  More change-log rows than this in one
+ * tick would not fit either.
+ */
+#define PL_DELTA_HARD       4
+#define PL_DELTA_MAX_ROWS(d)  (PL_DELTA_HARD * (d)->max_cards + 1000)
+
 
 static int pl_delta_changes(pl_delta_t *d, pl_build_t *b, pl_pg_t *pg);
 static int pl_delta_change(void *data, char **f);
@@ -339,7 +348,7 @@ pl_delta_changes(pl_delta_t *d, pl_build_t *b, pl_pg_t *pg)
              "AND NOT pg_visible_in_snapshot(txid, '%s'::pg_snapshot) "
              "LIMIT %llu",
              (unsigned long long) b->synced.floor, b->synced.snapshot,
-             (unsigned long long) d->max_cards * 4 + 1000);
+             (unsigned long long) PL_DELTA_MAX_ROWS(d));
 
     rc = pl_pg_copy(pg, sql, 2, pl_delta_change, d);
     free(sql);
@@ -357,7 +366,7 @@ pl_delta_changes(pl_delta_t *d, pl_build_t *b, pl_pg_t *pg)
         return PL_ERR;
     }
 
-    if (d->nrows >= d->max_cards * 4 + 1000) {
+    if (d->nrows >= PL_DELTA_MAX_ROWS(d)) {
         d->why = "too many changes for a delta";
         return PL_DELTA_FULL;
     }
@@ -504,8 +513,11 @@ pl_delta_merge(pl_delta_t *d)
 
     d->nids = k;
 
-    if (d->nids > d->max_cards) {
-        d->why = "the delta grew past delta-max-cards: a new base";
+    /* a new base is built in the background meanwhile (pl_rebase.c) */
+    d->want_base = d->nids > d->max_cards;
+
+    if (d->nids > PL_DELTA_HARD * d->max_cards) {
+        d->why = "the delta grew past 4 x delta-max-cards: a new base now";
         return PL_DELTA_FULL;
     }
 

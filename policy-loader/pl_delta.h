@@ -32,6 +32,7 @@ typedef struct {
     int                err;
     char               errstr[PL_ERRSTR_LEN];
     uint64_t           max_cards;   /* re-base beyond this many cards */
+    int                want_base;   /* the last delta passed max_cards */
     uint64_t           live;        /* the generation b->synced describes */
     const char        *why;         /* why the last change needed a build */
 

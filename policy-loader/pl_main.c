@@ -26,6 +26,7 @@
 #include "pl_build.h"
 #include "pl_publish.h"
 #include "pl_delta.h"
+#include "pl_rebase.h"
 #include "pl_inspect.h"
 #include "pl_metrics.h"
 #include "pl_journal.h"
@@ -48,6 +49,7 @@ typedef struct {
     pl_build_t      *build;
     pl_publish_t    *pub;
     pl_delta_t      *delta;
+    pl_rebase_t     *rebase;    /* a new base built in the background */
     pl_metrics_t    *metrics;   /* NULL without --metrics-file */
     int              in_sync;   /* the live snapshot matches the data */
 } pl_main_t;
@@ -62,6 +64,7 @@ static int pl_main_confirm(pl_main_t *m);
 static int pl_main_build(pl_main_t *m);
 static int pl_main_delta(pl_main_t *m);
 static void pl_main_rebased(pl_main_t *m);
+static int pl_main_adopt(pl_main_t *m);
 static long pl_main_ms(const struct timespec *since);
 static void pl_main_sleep(pl_main_t *m, unsigned ms, int wake);
 static int pl_main_wait(void *ctx, unsigned ms, const sigset_t *mask);
@@ -93,6 +96,7 @@ main(int argc, char **argv)
     pl_metrics_free(m.metrics);
     pl_publish_free(m.pub);
     pl_delta_free(m.delta);
+    pl_rebase_free(m.rebase);
     pl_build_free(m.build);
     pl_pg_free(m.pg);
     pl_config_free(&m.cf);
@@ -154,9 +158,10 @@ pl_main_run(pl_main_t *m)
     m->pg = pl_pg_new(m->cf.conninfo);
     m->build = pl_build_new(&pl_loop_stop);
     m->delta = pl_delta_new(m->cf.delta_max_cards);
+    m->rebase = pl_rebase_new();
 
     if (m->pub == NULL || m->pg == NULL || m->build == NULL
-        || m->delta == NULL)
+        || m->delta == NULL || m->rebase == NULL)
     {
         pl_log(PL_LOG_ERROR, "out of memory");
         return PL_EXIT_FAILED;
@@ -239,9 +244,15 @@ pl_main_daemon(pl_main_t *m)
 
         pl_main_metrics(m, 0);
 
+        /* a background build is collected soon after it ends */
+        if (pl_rebase_running(m->rebase) && wait > 200) {
+            wait = 200;
+        }
+
         pl_main_sleep(m, wait, backoff == 0);
     }
 
+    pl_rebase_cancel(m->rebase, m->pub);
     pl_log(PL_LOG_INFO, "stopping");
 
     return PL_EXIT_OK;
@@ -287,6 +298,9 @@ pl_main_tick(pl_main_t *m)
         return PL_ERR;
     }
 
+    /* a new base from the background: a delta over it, at once */
+    changed |= pl_main_adopt(m);
+
     if (!changed) {
         return m->in_sync ? pl_main_confirm(m) : PL_OK;
     }
@@ -296,6 +310,14 @@ pl_main_tick(pl_main_t *m)
     case PL_OK:
         pl_build_accept(m->build);
         m->in_sync = 1;
+
+        if (m->delta->want_base
+            && pl_rebase_start(m->rebase, m->cf.conninfo, m->build, m->pub)
+               != PL_OK)
+        {
+            pl_log(PL_LOG_WARN, "%s", m->rebase->errstr);
+        }
+
         return PL_OK;
 
     case PL_DELTA_FULL:
@@ -310,6 +332,9 @@ pl_main_tick(pl_main_t *m)
         pl_log(PL_LOG_WARN, "delta failed, building in full: %s",
                m->delta->errstr);
     }
+
+    /* a full build now supersedes one in the background */
+    pl_rebase_cancel(m->rebase, m->pub);
 
     if (pl_main_build(m) == PL_OK) {
         pl_build_accept(m->build);
@@ -499,6 +524,47 @@ pl_main_delta(pl_main_t *m)
                          m->pub->size, m->build->mark.watermark);
 
     return PL_OK;
+}
+
+
+/*
+ * A base built in the background is in place: the deltas go over it
+ * from now on, and the next one holds every change its build did not
+ * see.  Returns 1 when there is such a delta to publish.
+ */
+
+static int
+pl_main_adopt(pl_main_t *m)
+{
+    int       rc;
+    uint64_t  live;
+
+    rc = pl_rebase_poll(m->rebase, m->pub);
+
+    if (rc == PL_REBASE_IDLE) {
+        return 0;
+    }
+
+    if (rc != PL_OK) {
+        pl_log(PL_LOG_ERROR, "%s; deltas continue over base %llu",
+               m->rebase->errstr,
+               (unsigned long long) m->delta->base_gen);
+        return 0;
+    }
+
+    live = m->delta->live;
+
+    if (pl_delta_rebased(m->delta, m->pub, m->rebase->gen) != PL_OK) {
+        pl_log(PL_LOG_WARN, "%s", m->delta->errstr);
+        m->delta->live = 0;
+        return 1;
+    }
+
+    /* the live generation is still this loader's own */
+    m->delta->live = live;
+    pl_build_resync(m->build, &m->rebase->mark);
+
+    return 1;
 }
 
 

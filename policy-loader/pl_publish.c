@@ -479,26 +479,7 @@ pl_publish_commit(pl_publish_t *p)
     char         name[PL_PUBLISH_NAME_LEN];
     struct stat  st;
 
-    if (msync(p->buf, p->size, MS_SYNC) == -1) {
-        pl_error(p, PL_EIO, "msync %s/%s: %s", p->dir, p->tmp,
-                 strerror(errno));
-        goto failed;
-    }
-
-    munmap(p->buf, p->size);
-    p->buf = NULL;
-
-    if (fsync(p->fd) == -1) {
-        pl_error(p, PL_EIO, "fsync %s/%s: %s", p->dir, p->tmp,
-                 strerror(errno));
-        goto failed;
-    }
-
-    close(p->fd);
-    p->fd = -1;
-
-    /* read back what readers will see, not what we think we wrote */
-    if (pl_publish_map(p, p->tmp, p->gen, p->size) != PL_OK) {
+    if (pl_publish_sync(p) != PL_OK) {
         goto failed;
     }
 
@@ -535,6 +516,81 @@ failed:
 
     pl_publish_abort(p);
     return PL_ERR;
+}
+
+
+/*
+ * The file being built made durable and verified under its temp name:
+ * the first half of a commit, and all a background build does
+ * (pl_rebase.c), whose parent renames it later (pl_publish_adopt()).
+ */
+
+int
+pl_publish_sync(pl_publish_t *p)
+{
+    if (msync(p->buf, p->size, MS_SYNC) == -1) {
+        pl_error(p, PL_EIO, "msync %s/%s: %s", p->dir, p->tmp,
+                 strerror(errno));
+        goto failed;
+    }
+
+    munmap(p->buf, p->size);
+    p->buf = NULL;
+
+    if (fsync(p->fd) == -1) {
+        pl_error(p, PL_EIO, "fsync %s/%s: %s", p->dir, p->tmp,
+                 strerror(errno));
+        goto failed;
+    }
+
+    close(p->fd);
+    p->fd = -1;
+
+    /* read back what readers will see, not what we think we wrote */
+    return pl_publish_map(p, p->tmp, p->gen, p->size);
+
+failed:
+
+    return PL_ERR;
+}
+
+
+/* a verified temp file of generation gen renamed into place, unpublished */
+
+int
+pl_publish_adopt(pl_publish_t *p, uint64_t gen)
+{
+    char         tmp[PL_PUBLISH_NAME_LEN], name[PL_PUBLISH_NAME_LEN];
+    struct stat  st;
+
+    snprintf(tmp, sizeof(tmp), PL_PUBLISH_TMP_FMT, (unsigned long long) gen);
+    snprintf(name, sizeof(name), UCO_SNAP_FILE_FMT, (unsigned long long) gen);
+
+    if (fstatat(p->dirfd, name, &st, 0) == 0) {
+        pl_error(p, PL_EIO, "%s/%s exists already, not replacing it",
+                 p->dir, name);
+        return PL_ERR;
+    }
+
+    if (renameat(p->dirfd, tmp, p->dirfd, name) == -1
+        || fsync(p->dirfd) == -1)
+    {
+        pl_error(p, PL_EIO, "rename %s/%s: %s", p->dir, tmp,
+                 strerror(errno));
+        return PL_ERR;
+    }
+
+    return PL_OK;
+}
+
+
+void
+pl_publish_unlink_tmp(pl_publish_t *p, uint64_t gen)
+{
+    char  tmp[PL_PUBLISH_NAME_LEN];
+
+    snprintf(tmp, sizeof(tmp), PL_PUBLISH_TMP_FMT, (unsigned long long) gen);
+    (void) unlinkat(p->dirfd, tmp, 0);
 }
 
 

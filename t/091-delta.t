@@ -5,7 +5,8 @@
 # card, a card deleted, a partner suspended, a programme added or changed
 # and a transaction that commits out of order.  Each shows as a delta
 # generation over the unchanged base; past --delta-max-cards the loader
-# builds a new base, and the answers stay those of the database.
+# builds a new base in the background, and the answers stay those of the
+# database throughout.
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -210,7 +211,8 @@ my @gens = snapshot_files();
 ok(-e snapshot_path($base), 'the base outlives --keep while a delta '
     . 'needs it: ' . "@gens");
 
-# ---- past --delta-max-cards: a new base, and the answers stay right
+# ---- past --delta-max-cards: a new base built in the background while
+# deltas go on over the old one; the answers stay right across it
 loader_stop();
 $mark = length read_file(loader_log());
 loader_start(args => ['-i', '0.2', '-v', '--delta-max-cards', '2']);
@@ -229,15 +231,26 @@ is(expect('911 card_blocked, 912 card_unknown, 913 card_unknown,'
     "delta over $base2", 'two cards: a delta');
 psql(q{UPDATE uco.card SET status = 'active' WHERE id = 914});
 is(expect('911 card_blocked, 912 card_unknown, 913 card_unknown,'
-    . ' 914 eligible, 915 card_blocked', 'three cards'), 'full',
-    'three cards, past --delta-max-cards 2: a new base');
-like(read_file(loader_log()), qr/full build: the delta grew past/,
-    'the loader says why');
-my $base3 = ctl_generation();
+    . ' 914 eligible, 915 card_blocked', 'three cards'),
+    "delta over $base2", 'three cards, past --delta-max-cards 2: '
+    . 'still a delta over the old base');
+my $RE = qr/base generation (\d+) built in the background/;
+ok(wait_until(sub { read_file(loader_log()) =~ $RE }, 30),
+    'meanwhile a new base is built in the background');
+my ($base3) = read_file(loader_log()) =~ $RE;
+ok(wait_until(sub {
+    (inspect(ctl_generation())->{base_generation} // 0) == $base3 }, 10),
+    "and a delta over base $base3 is published");
+is(inspect($base3)->{kind}, 'base', "generation $base3 is a base");
+cmp_ok(ctl_generation(), '>', $base3, 'the delta over it is newer');
+is(state(), '911 card_blocked, 912 card_unknown, 913 card_unknown,'
+    . ' 914 eligible, 915 card_blocked', 'the answers did not change');
+since();
 psql(q{UPDATE uco.card SET status = 'active' WHERE id = 911});
 is(expect('911 eligible, 912 card_unknown, 913 card_unknown,'
     . ' 914 eligible, 915 card_blocked', 'after the new base'),
     "delta over $base3", 'deltas continue over the new base');
+is_deeply([glob(snapdir() . '/.snap-*')], [], 'no temp file is left');
 
 # every published file is whole and valid
 for my $gen (snapshot_files()) {
