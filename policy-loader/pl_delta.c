@@ -153,6 +153,84 @@ pl_delta_rebased(pl_delta_t *d, pl_publish_t *pub, uint64_t gen)
 
 
 /*
+ * A restarted loader goes on from the live generation gen instead of
+ * building in full: a base is the base; a delta gives its base, its
+ * cards (the touched set) and whether it carries the partners.  PL_ERR
+ * (d->errstr): not possible, build in full.
+ */
+
+int
+pl_delta_resume(pl_delta_t *d, pl_publish_t *pub, uint64_t gen)
+{
+    int          family;
+    void        *map;
+    size_t       len, i, n;
+    uint8_t      checksum[32];
+    uint64_t     base, base_size, *ids;
+    uco_snap_t   s;
+
+    if (d->max_cards == 0) {
+        pl_error(d, PL_EINVALID, "deltas are off");
+        return PL_ERR;
+    }
+
+    if (pl_delta_map(pub, gen, &map, &len, &s) != PL_OK) {
+        pl_error(d, PL_EINVALID, "generation %llu cannot be read",
+                 (unsigned long long) gen);
+        return PL_ERR;
+    }
+
+    if (s.delta == NULL) {
+        munmap(map, len);
+        return pl_delta_rebased(d, pub, gen);
+    }
+
+    n = s.ncards;
+    base = s.delta->base_generation;
+    base_size = s.delta->base_size;
+    family = (s.delta->flags & UCO_SNAP_DELTA_PARTNERS) != 0;
+    memcpy(checksum, s.delta->base_checksum, 32);
+    ids = malloc((n ? n : 1) * sizeof(uint64_t));
+
+    if (ids == NULL) {
+        munmap(map, len);
+        pl_error(d, PL_ENOMEM, "out of memory");
+        return PL_ERR;
+    }
+
+    for (i = 0; i < n; i++) {
+        ids[i] = s.cards[i].id;
+    }
+
+    munmap(map, len);
+
+    if (pl_delta_rebased(d, pub, base) != PL_OK) {
+        free(ids);
+        return PL_ERR;
+    }
+
+    if (d->base_len != base_size
+        || memcmp(d->base.header->checksum, checksum, 32) != 0)
+    {
+        free(ids);
+        d->base_gen = 0;
+        pl_error(d, PL_EINVALID, "base generation %llu is not the one "
+                 "generation %llu was built over",
+                 (unsigned long long) base, (unsigned long long) gen);
+        return PL_ERR;
+    }
+
+    free(d->touched);
+    d->touched = ids;
+    d->ntouched = n;
+    d->family = family;
+    d->live = gen;
+
+    return PL_OK;
+}
+
+
+/*
  * PL_OK: published as pub->gen.  PL_DELTA_FULL: not for a delta (why in
  * d->why), nothing done.  PL_ERR: failed (d->err), nothing published.
  */
@@ -503,7 +581,9 @@ pl_delta_merge(pl_delta_t *d)
         }
     }
 
-    qsort(d->ids, d->nids, sizeof(uint64_t), pl_delta_cmp);
+    if (d->nids > 1) {
+        qsort(d->ids, d->nids, sizeof(uint64_t), pl_delta_cmp);
+    }
 
     for (i = 0, k = 0; i < d->nids; i++) {
         if (k == 0 || d->ids[k - 1] != d->ids[i]) {
@@ -798,8 +878,12 @@ pl_delta_fill(pl_delta_t *d, void *buf, uco_snap_counts_t *c)
         return PL_OK;
     }
 
-    memcpy(uco_snap_section(buf, UCO_SNAP_SEC_CARDS), d->cards,
-           d->ncards * sizeof(uco_snap_card_t));
+    /* an empty overlay (a new base, nothing since) has no array yet */
+    if (d->ncards != 0) {
+        memcpy(uco_snap_section(buf, UCO_SNAP_SEC_CARDS), d->cards,
+               d->ncards * sizeof(uco_snap_card_t));
+    }
+
     memcpy(uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS), d->sets,
            d->nsets * sizeof(uint64_t));
 
