@@ -25,7 +25,8 @@ enum {
     PL_OPT_ROLLBACK,
     PL_OPT_INSPECT,
     PL_OPT_NO_LISTEN,
-    PL_OPT_DELTA_MAX_CARDS
+    PL_OPT_DELTA_MAX_CARDS,
+    PL_OPT_FULL
 };
 
 
@@ -49,6 +50,7 @@ static const struct option  pl_config_options[] = {
     { "syslog",       no_argument,       NULL, PL_OPT_SYSLOG },
     { "no-listen",    no_argument,       NULL, PL_OPT_NO_LISTEN },
     { "delta-max-cards", required_argument, NULL, PL_OPT_DELTA_MAX_CARDS },
+    { "full",         no_argument,       NULL, PL_OPT_FULL },
     { "rollback",     required_argument, NULL, PL_OPT_ROLLBACK },
     { "inspect",      required_argument, NULL, PL_OPT_INSPECT },
     { "verbose",      no_argument,       NULL, 'v' },
@@ -129,6 +131,9 @@ pl_config_usage(FILE *out)
         "                        N cards changed, then build a new base"
         " (default\n"
         "                        20000; 0: every change a full build)\n"
+        "      --full            daemon: build in full at start instead"
+        " of going on\n"
+        "                        from the live generation\n"
         "      --file-mode MODE  octal mode of published files"
         " (default 0640)\n"
         "      --metrics-file F  write Prometheus metrics to F"
@@ -402,6 +407,10 @@ pl_config_option(void *ctx, int c, char *value)
                      value);
             return PL_ERR;
         }
+        break;
+
+    case PL_OPT_FULL:
+        cf->full = 1;
         break;
 
     case PL_OPT_DELTA_MAX_CARDS:

@@ -59,6 +59,7 @@ typedef struct {
     unsigned          interval;     /* ms */
     unsigned          keep;
     uint64_t          delta_max_cards;  /* 0: no deltas */
+    int               full;         /* no going on from the live one */
     unsigned          file_mode;
     pl_config_run_t   run;
     int               no_listen;    /* poll only */

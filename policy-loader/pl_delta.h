@@ -78,5 +78,6 @@ void pl_delta_free(pl_delta_t *d);
 int pl_delta_publish(pl_delta_t *d, pl_build_t *b, pl_pg_t *pg,
     pl_publish_t *pub);
 int pl_delta_rebased(pl_delta_t *d, pl_publish_t *pub, uint64_t gen);
+int pl_delta_resume(pl_delta_t *d, pl_publish_t *pub, uint64_t gen);
 
 #endif /* PL_DELTA_H */

@@ -52,6 +52,7 @@ typedef struct {
     pl_rebase_t     *rebase;    /* a new base built in the background */
     pl_metrics_t    *metrics;   /* NULL without --metrics-file */
     int              in_sync;   /* the live snapshot matches the data */
+    int              resumed;   /* went on from the live generation */
 } pl_main_t;
 
 
@@ -65,6 +66,8 @@ static int pl_main_build(pl_main_t *m);
 static int pl_main_delta(pl_main_t *m);
 static void pl_main_rebased(pl_main_t *m);
 static int pl_main_adopt(pl_main_t *m);
+static void pl_main_resume(pl_main_t *m);
+static void pl_main_mark(pl_main_t *m);
 static long pl_main_ms(const struct timespec *since);
 static void pl_main_sleep(pl_main_t *m, unsigned ms, int wake);
 static int pl_main_wait(void *ctx, unsigned ms, const sigset_t *mask);
@@ -293,6 +296,14 @@ pl_main_tick(pl_main_t *m)
         }
     }
 
+    if (!m->resumed) {
+        m->resumed = 1;
+
+        if (!m->cf.full) {
+            pl_main_resume(m);
+        }
+    }
+
     if (pl_build_changed(m->build, m->pg, &changed) != PL_OK) {
         pl_error(m, m->build->err, "%s", m->build->errstr);
         return PL_ERR;
@@ -468,6 +479,7 @@ pl_main_build(pl_main_t *m)
            (unsigned long long) b->mark.watermark);
 
     pl_metrics_build(m->metrics, PL_METRICS_PUBLISHED, pl_main_ms(&t0));
+    pl_main_mark(m);
     pl_metrics_published(m->metrics, m->pub->gen, &b->counts, size,
                          b->mark.watermark);
 
@@ -520,10 +532,94 @@ pl_main_delta(pl_main_t *m)
            pl_main_ms(&t0));
 
     pl_metrics_build(m->metrics, PL_METRICS_PUBLISHED, pl_main_ms(&t0));
+    pl_main_mark(m);
     pl_metrics_published(m->metrics, m->pub->gen, &m->build->counts,
                          m->pub->size, m->build->mark.watermark);
 
     return PL_OK;
+}
+
+
+/*
+ * At the daemon's start: the live generation, if this loader's mark in
+ * the control file describes it and the change log still holds every
+ * row after that mark (its oldest row is at or below the mark's floor),
+ * is kept, and the first tick publishes what changed since as a delta.
+ * Else the first tick builds in full, as always.
+ */
+
+static void
+pl_main_resume(pl_main_t *m)
+{
+    uint64_t            v[1];
+    pl_build_mark_t     mk;
+    pl_publish_mark_t   pm;
+
+    if (m->cf.delta_max_cards == 0
+        || pl_publish_read_mark(m->pub, &pm) != PL_OK)
+    {
+        return;
+    }
+
+    if (pl_pg_query_u64(m->pg, "SELECT coalesce(min(id), 0) "
+                        "FROM uco.change_log", v, 1) != PL_OK)
+    {
+        pl_log(PL_LOG_WARN, "reading the change log: %s; building in full",
+               m->pg->errstr);
+        return;
+    }
+
+    if (v[0] == 0 ? pm.watermark != 0 : v[0] > pm.floor + 1) {
+        pl_log(PL_LOG_INFO, "the change log no longer holds every change "
+               "after generation %llu (oldest row %llu, needed %llu): "
+               "building in full", (unsigned long long) pm.generation,
+               (unsigned long long) v[0],
+               (unsigned long long) pm.floor + 1);
+        return;
+    }
+
+    if (pl_delta_resume(m->delta, m->pub, pm.generation) != PL_OK) {
+        pl_log(PL_LOG_INFO, "not going on from generation %llu: %s; "
+               "building in full", (unsigned long long) pm.generation,
+               m->delta->errstr);
+        m->delta->live = 0;
+        return;
+    }
+
+    mk.watermark = pm.watermark;
+    mk.floor = pm.floor;
+    mk.seen = pm.seen;
+    mk.xmax = pm.xmax;
+    mk.snapshot = strdup(pm.snapshot);
+
+    if (mk.snapshot == NULL) {
+        m->delta->live = 0;
+        return;
+    }
+
+    pl_build_resync(m->build, &mk);
+    m->in_sync = 1;
+
+    pl_log(PL_LOG_INFO, "going on from generation %llu (%s %llu, "
+           "watermark %llu): catching up from the change log",
+           (unsigned long long) pm.generation,
+           m->delta->live != m->delta->base_gen ? "a delta over base"
+                                                 : "the base",
+           (unsigned long long) m->delta->base_gen,
+           (unsigned long long) pm.watermark);
+}
+
+
+/* where the generation just published stands in the change log */
+
+static void
+pl_main_mark(pl_main_t *m)
+{
+    pl_build_mark_t  *mk;
+
+    mk = &m->build->mark;
+    pl_publish_mark(m->pub, m->pub->gen, mk->watermark, mk->floor,
+                    mk->seen, mk->xmax, mk->snapshot);
 }
 
 

@@ -863,6 +863,69 @@ pl_publish_cmp(const void *a, const void *b)
 }
 
 
+/*
+ * After generation gen was published: its place in the change log.  A
+ * snapshot text too long for the page leaves no mark (a restart then
+ * builds in full); so does a crash before this, as the generation word
+ * and the mark's generation then differ.
+ */
+
+void
+pl_publish_mark(pl_publish_t *p, uint64_t gen, uint64_t watermark,
+    uint64_t floor, uint64_t seen, uint64_t xmax, const char *snapshot)
+{
+    size_t              len;
+    pl_publish_mark_t  *mk;
+
+    mk = (pl_publish_mark_t *) ((uint8_t *) p->ctl + PL_PUBLISH_MARK_OFFSET);
+    len = snapshot != NULL ? strlen(snapshot) : sizeof(mk->snapshot);
+
+    mk->generation = 0;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+
+    if (len >= sizeof(mk->snapshot)) {
+        return;
+    }
+
+    mk->watermark = watermark;
+    mk->floor = floor;
+    mk->seen = seen;
+    mk->xmax = xmax;
+    mk->snapshot_len = (uint32_t) len;
+    mk->pad = 0;
+    memcpy(mk->snapshot, snapshot, len + 1);
+
+    __atomic_store_n(&mk->generation, gen, __ATOMIC_RELEASE);
+}
+
+
+/* the mark of the published generation, if there is one */
+
+int
+pl_publish_read_mark(pl_publish_t *p, pl_publish_mark_t *mark)
+{
+    uint64_t                  gen;
+    const pl_publish_mark_t  *mk;
+
+    mk = (const pl_publish_mark_t *)
+             ((const uint8_t *) p->ctl + PL_PUBLISH_MARK_OFFSET);
+    gen = __atomic_load_n(&p->ctl->generation, __ATOMIC_ACQUIRE);
+
+    memcpy(mark, mk, sizeof(pl_publish_mark_t));
+
+    if (gen == 0 || mark->generation != gen
+        || mark->snapshot_len >= sizeof(mark->snapshot)
+        || mark->snapshot[mark->snapshot_len] != '\0'
+        || strlen(mark->snapshot) != mark->snapshot_len
+        || mark->floor > mark->watermark)
+    {
+        return PL_ERR;
+    }
+
+    return PL_OK;
+}
+
+
 int
 pl_publish_rollback(pl_publish_t *p, uint64_t gen)
 {

@@ -16,6 +16,25 @@
 #include "pl_log.h"
 
 
+/*
+ * The loader's own part of the control file, at PL_PUBLISH_MARK_OFFSET
+ * (nginx reads the first 32 bytes only): where in the change log the
+ * generation it names stands, so that a restarted loader can go on from
+ * there instead of building in full.
+ */
+#define PL_PUBLISH_MARK_OFFSET  64
+
+typedef struct {
+    uint64_t  generation;       /* the generation this mark is of */
+    uint64_t  watermark;
+    uint64_t  floor;
+    uint64_t  seen;
+    uint64_t  xmax;
+    uint32_t  snapshot_len;
+    uint32_t  pad;
+    char      snapshot[UCO_CTL_SIZE - PL_PUBLISH_MARK_OFFSET - 48];
+} pl_publish_mark_t;
+
 typedef struct {
     int          err;
     char         errstr[PL_ERRSTR_LEN];
@@ -47,5 +66,8 @@ void pl_publish_abort(pl_publish_t *p);
 void pl_publish_touch(pl_publish_t *p);
 void pl_publish_touch_at(pl_publish_t *p, uint64_t at);
 int pl_publish_rollback(pl_publish_t *p, uint64_t gen);
+void pl_publish_mark(pl_publish_t *p, uint64_t gen, uint64_t watermark,
+    uint64_t floor, uint64_t seen, uint64_t xmax, const char *snapshot);
+int pl_publish_read_mark(pl_publish_t *p, pl_publish_mark_t *mark);
 
 #endif /* PL_PUBLISH_H */

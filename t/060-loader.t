@@ -261,9 +261,9 @@ unlink snapshot_path($forged);
 # ---------------------------------------------------------------- daemon and an outage
 
 my $mark = length read_file(loader_log());
-my $pid = loader_start();
+my $pid = loader_start(args => ['--full']);
 ok(wait_until(sub { loader_log_since($mark) =~ /published generation/ },
-    5, 0.1), 'the daemon starts and publishes a first generation');
+    5, 0.1), 'the daemon started with --full publishes a first generation');
 my $g_daemon = ctl_generation();
 cmp_ok($g_daemon, '>', $live, "generation $g_daemon");
 ok(wait_until(sub { !grep { $_ ne "200 eligible $g_daemon 20" } answers() },

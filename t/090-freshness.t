@@ -77,10 +77,10 @@ nginx_start(config => $CONFIG);
 
 # ---------------------------------------------------------------- NOTIFY
 
-loader_start(args => ['-i', '30']);
 my $g0 = ctl_generation();
+loader_start(args => ['-i', '30', '--full']);
 ok(wait_until(sub { ctl_generation() > $g0 }, 10),
-    'the daemon publishes its first generation');
+    'the daemon started with --full publishes its first generation');
 ok(wait_until(sub { all_are('81', 'eligible 10') }, 5),
     'nginx serves it');
 my $g1 = ctl_generation();

@@ -83,13 +83,17 @@ sub expect {
 my $log_start = error_log_mark();
 nginx_start();
 $mark = length read_file(loader_log());
+my $g0 = ctl_generation();
 loader_start(args => ['-i', '0.2', '-v']);
 ok(wait_until(sub { substr(read_file(loader_log()), $mark)
-    =~ /published generation \d+ \(cards=/ }, 30),
-    'the daemon publishes its first generation in full');
-expect('911 eligible, 912 not_eligible category, 913 not_eligible category,'
-    . ' 914 card_unknown, 915 card_unknown', 'the daemon starts');
+    =~ /going on from generation $g0 \(the base/ }, 30),
+    "the daemon goes on from generation $g0, published at setup");
+ok(wait_until(sub { state() eq '911 eligible, 912 not_eligible category,'
+    . ' 913 not_eligible category, 914 card_unknown, 915 card_unknown' },
+    10), 'the daemon starts');
+since();
 $base = ctl_generation();
+is($base, $g0, 'without building');
 is(inspect($base)->{kind}, 'base', "generation $base is a base");
 my $base_ino = (stat snapshot_path($base))[1];
 my $D = "delta over $base";
@@ -211,16 +215,35 @@ my @gens = snapshot_files();
 ok(-e snapshot_path($base), 'the base outlives --keep while a delta '
     . 'needs it: ' . "@gens");
 
+# ---- a restarted loader goes on from the live delta and catches up
+# from the change log: no full build
+loader_stop();
+my $live = ctl_generation();
+psql(q{UPDATE uco.card SET status = 'blocked' WHERE id = 911});
+since();
+loader_start(args => ['-i', '0.2', '-v']);
+is(expect('911 card_blocked, 912 card_unknown, 913 card_unknown,'
+    . ' 914 card_replaced, 915 eligible', 'a change while it was down'), $D,
+    'a change made while the loader was down: a delta over the same base');
+like(read_file(loader_log()), qr/going on from generation $live \(a delta over base $base,/,
+    'the restarted loader went on from the live delta');
+psql(q{UPDATE uco.card SET status = 'active' WHERE id = 911});
+is(expect('911 eligible, 912 card_unknown, 913 card_unknown,'
+    . ' 914 card_replaced, 915 eligible', 'and after it'), $D,
+    'the next change: a delta over the same base');
+is(inspect(ctl_generation())->{deleted_cards}, 1,
+    'the overlay it went on from is kept (the deleted card)');
+
 # ---- past --delta-max-cards: a new base built in the background while
 # deltas go on over the old one; the answers stay right across it
 loader_stop();
+my $base2 = loader_once();
 $mark = length read_file(loader_log());
 loader_start(args => ['-i', '0.2', '-v', '--delta-max-cards', '2']);
 ok(wait_until(sub { substr(read_file(loader_log()), $mark)
-    =~ /published generation \d+ \(cards=/ }, 30),
-    'a restarted loader starts with a new base');
+    =~ /going on from generation $base2 \(the base/ }, 30),
+    "a restarted loader goes on from the base $base2 that --once built");
 since();
-my $base2 = ctl_generation();
 psql(q{UPDATE uco.card SET status = 'blocked' WHERE id = 911});
 is(expect('911 card_blocked, 912 card_unknown, 913 card_unknown,'
     . ' 914 card_replaced, 915 eligible', 'one card'), "delta over $base2",
@@ -251,6 +274,20 @@ is(expect('911 eligible, 912 card_unknown, 913 card_unknown,'
     . ' 914 eligible, 915 card_blocked', 'after the new base'),
     "delta over $base3", 'deltas continue over the new base');
 is_deeply([glob(snapdir() . '/.snap-*')], [], 'no temp file is left');
+
+# ---- the change log no longer holds what a restart needs: a full build
+loader_stop();
+psql(q{UPDATE uco.card SET status = 'blocked' WHERE id = 914});
+psql(q{DELETE FROM uco.change_log});
+psql(q{UPDATE uco.card SET valid_until = '2098-12-31' WHERE id = 911});
+since();
+loader_start(args => ['-i', '0.2', '-v']);
+is(expect('911 eligible, 912 card_unknown, 913 card_unknown,'
+    . ' 914 card_blocked, 915 card_blocked', 'change log emptied'), 'full',
+    'rows of the change log deleted past the live generation: a full '
+    . 'build');
+like(read_file(loader_log()), qr/change log no longer holds every change/,
+    'the loader says why');
 
 # every published file is whole and valid
 for my $gen (snapshot_files()) {

@@ -111,7 +111,7 @@ location = /v1/eligibility {
 CONF
 
 my $g0 = ctl_generation();
-loader_start(args => ['-i', '0.2']);
+loader_start(args => ['-i', '0.2', '--full']);
 ok(wait_until(sub { ctl_generation() > $g0 && all_are('200 eligible')
     && !ask()->{json}{stale} }, 10), 'the daemon serves fresh data');
 
@@ -190,10 +190,10 @@ for my $delay (0, 0.02, 0.08) {
 
 # deltas: killed right after the commit, wherever the publish is
 loader_stop();
-my $g_delta = ctl_generation();
+$mark = length read_file(loader_log());
 loader_start(args => ['-i', '0.2']);
-ok(wait_until(sub { ctl_generation() > $g_delta }, 15),
-    'the loader restarts with deltas');
+ok(wait_until(sub { loader_log_since($mark) =~ /going on from generation/ },
+    15), 'the loader restarts with deltas, going on from the live one');
 for my $delay (0, 0.001, 0.003, 0.01) {
     my $old = $status eq 'active' ? 'card_blocked' : 'eligible';
     my $new = $status eq 'active' ? 'eligible' : 'card_blocked';
