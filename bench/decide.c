@@ -161,7 +161,6 @@ bench_decide_loop(const uco_snap_t *s, const bench_key_t *keys, size_t n,
 {
     size_t                     i, r;
     uint8_t                    key[UCO_SNAP_KEY_LEN];
-    uint32_t                   card;
     uint64_t                   sum;
     uco_snap_result_t          res;
     const uco_snap_partner_t  *p;
@@ -179,9 +178,9 @@ bench_decide_loop(const uco_snap_t *s, const bench_key_t *keys, size_t n,
                 continue;
             }
 
-            uco_snap_decide(s, p, uco_snap_find_card(s, key, &card)
-                                  ? &s->cards[card] : NULL,
-                            w, 150000, &res);
+            /* as the module does: a base alone, or a delta over one */
+            uco_snap_decide(s, p, uco_snap_lookup(s, key), w, 150000,
+                            &res);
 
             counts[res.decision]++;
             sum += res.discount;

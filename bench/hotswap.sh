@@ -8,8 +8,9 @@
 # under 100 ms (the default 10 000 cards) a generation is published
 # every 100 ms.  Reports the generations published, wrk's non-2xx answers
 # and socket errors, error-log lines above warn, and each worker's RSS
-# and snapshot mappings before and after (old mappings must be released:
-# one snapshot mapping per worker at the end).  Exits 1 when any of
+# and snapshot files mapped before and after (old mappings must be
+# released: at the end each worker maps the live generation, and its base
+# when it is a delta).  Exits 1 when any of
 # non-2xx, socket errors, error lines or leftover mappings is not zero.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -23,7 +24,8 @@ worker_mem() {
     local p
     for p in $(workers); do
         echo "$p $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")" \
-             "$(grep -c 'snap-[0-9]*\.ucs' "/proc/$p/maps" || true)"
+             "$(grep -o 'snap-[0-9]*\.ucs' "/proc/$p/maps" | sort -u |
+                wc -l)"
     done
 }
 
@@ -76,7 +78,13 @@ if bench_main; then
               "$run/wrk.out" | grep . || echo 0)
     errors=$(tail -c +"$((errmark + 1))" "$run/logs/error.log" |
              grep -cE '\[(error|crit|alert|emerg)\]' || true)
-    maps=$(awk '{n += $3 - 1} END {print n + 0}' "$run/mem.after")
+    # the live generation, and its base if it is a delta
+    expect=1
+    "$top/build/policy-loader" inspect \
+        "$snapdir/$(printf 'snap-%020d.ucs' "$g1")" |
+        grep -q '^kind: delta' && expect=2
+    maps=$(awk -v e="$expect" '{n += ($3 > e ? $3 - e : e - $3)}
+                               END {print n + 0}' "$run/mem.after")
 
     echo "$(grep -E 'requests in' "$run/wrk.out" | sed 's/^ *//')," \
          "$(awk '/Requests\/sec/ {print $2}' "$run/wrk.out") req/s," \

@@ -1160,15 +1160,15 @@ uco_snap_find_card_id(const uco_snap_t *s, uint64_t id, uint32_t *card)
 
 
 /*
- * Through a bound delta: its identifier tables first, then the base's.
- * Every identifier of a card in the overlay is in the delta's tables,
- * so a base identifier that leads to such a card was removed or moved
- * away.  A base alone (under is NULL) costs one test more than
- * uco_snap_find_card().
+ * Through a bound delta (uco_snap_lookup() in uco_snap.h): its
+ * identifier tables first, then the base's.  Every identifier of a card
+ * in the overlay is in the delta's tables, so a base identifier that
+ * leads to such a card was removed or moved away.
  */
 
 const uco_snap_card_t *
-uco_snap_lookup(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN])
+uco_snap_lookup_delta(const uco_snap_t *s,
+    const uint8_t key[UCO_SNAP_KEY_LEN])
 {
     uint32_t                i, j;
     const uco_snap_t       *b;

@@ -355,7 +355,9 @@ int uco_snap_find_card(const uco_snap_t *s,
 int uco_snap_find_card_id(const uco_snap_t *s, uint64_t id,
     uint32_t *card);
 /* cards through a bound delta and its base; a base alone as well */
-const uco_snap_card_t *uco_snap_lookup(const uco_snap_t *s,
+static inline const uco_snap_card_t *uco_snap_lookup(const uco_snap_t *s,
+    const uint8_t key[UCO_SNAP_KEY_LEN]);
+const uco_snap_card_t *uco_snap_lookup_delta(const uco_snap_t *s,
     const uint8_t key[UCO_SNAP_KEY_LEN]);
 const uco_snap_card_t *uco_snap_lookup_id(const uco_snap_t *s,
     uint64_t id);
@@ -406,5 +408,22 @@ typedef struct {
 } uco_ctl_t;
 
 int uco_ctl_check(const void *p, size_t len);
+
+/*
+ * Inline, so that a base alone (no delta: under is NULL) costs one test
+ * more than uco_snap_find_card() and no call: the path of every request.
+ */
+
+static inline const uco_snap_card_t *
+uco_snap_lookup(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN])
+{
+    uint32_t  i;
+
+    if (s->under == NULL) {
+        return uco_snap_find_card(s, key, &i) ? &s->cards[i] : NULL;
+    }
+
+    return uco_snap_lookup_delta(s, key);
+}
 
 #endif /* UCO_SNAP_H */

@@ -39,6 +39,8 @@ typedef struct {
 
 static void pl_rebase_child(pl_rebase_t *r, int fd, const char *conninfo,
     pl_build_t *b, pl_publish_t *pub);
+static void pl_rebase_exit(pl_pg_t *pg, int status)
+    __attribute__((noreturn));
 static int pl_rebase_write(int fd, const void *p, size_t n);
 static int pl_rebase_read(pl_rebase_t *r);
 static void pl_rebase_reap(pl_rebase_t *r);
@@ -132,8 +134,9 @@ pl_rebase_start(pl_rebase_t *r, const char *conninfo, pl_build_t *b,
 /*
  * The child never returns and never frees or closes what it inherited:
  * the parent's database connection is the parent's (a libpq Terminate
- * on it would end the parent's session).  Exit 0: the verified file is
- * in place under its temp name and the result was written.
+ * on it would end the parent's session); it closes its own.  Exit 0:
+ * the verified file is in place under its temp name and the result was
+ * written.
  */
 
 static void
@@ -154,7 +157,7 @@ pl_rebase_child(pl_rebase_t *r, int fd, const char *conninfo,
                (unsigned long long) r->gen,
                pg == NULL ? "out of memory"
                : b->err != 0 ? b->errstr : pg->errstr);
-        _exit(1);
+        pl_rebase_exit(pg, 1);
     }
 
     size = uco_snap_size(&b->counts);
@@ -164,7 +167,7 @@ pl_rebase_child(pl_rebase_t *r, int fd, const char *conninfo,
         pl_log(PL_LOG_ERROR, "background base %llu: %s",
                (unsigned long long) r->gen,
                size == 0 ? "too many records" : pub->errstr);
-        _exit(1);
+        pl_rebase_exit(pg, 1);
     }
 
     if (pl_build_fill(b, pg, buf, size) != PL_OK
@@ -177,7 +180,7 @@ pl_rebase_child(pl_rebase_t *r, int fd, const char *conninfo,
                b->err != 0 ? b->errstr
                : pg->err != 0 ? pg->errstr : pub->errstr);
         pl_publish_abort(pub);
-        _exit(1);
+        pl_rebase_exit(pg, 1);
     }
 
     memset(&res, 0, sizeof(res));
@@ -193,10 +196,20 @@ pl_rebase_child(pl_rebase_t *r, int fd, const char *conninfo,
         || pl_rebase_write(fd, b->mark.snapshot, res.snapshot_len) != PL_OK)
     {
         pl_publish_unlink_tmp(pub, r->gen);
-        _exit(1);
+        pl_rebase_exit(pg, 1);
     }
 
-    _exit(0);
+    pl_rebase_exit(pg, 0);
+}
+
+
+/* the child's own connection is closed: nothing of it left for a checker */
+
+static void
+pl_rebase_exit(pl_pg_t *pg, int status)
+{
+    pl_pg_free(pg);
+    _exit(status);
 }
 
 
