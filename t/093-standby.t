@@ -88,7 +88,8 @@ ok(!eval { standby_psql('LISTEN uco_change'); 1 }
 my $log_start = error_log_mark();
 nginx_start(config => $CONFIG);
 my $g0 = ctl_generation();
-loader_start(conninfo => $standby, args => ['-i', '0.2']);
+# --full: build from the standby, not go on from the setup's generation
+loader_start(conninfo => $standby, args => ['-i', '0.2', '--full']);
 ok(wait_until(sub { ctl_generation() > $g0 }, 10),
     'the loader, without --no-listen, publishes from the standby');
 my $log = read_file(loader_log());
