@@ -11,13 +11,12 @@ source "$(dirname "$0")/lib.sh"
 
 port=${UCO_BENCH_PORT:-18201}
 
-# bench_nginx WORKERS: one nginx, both locations, mirrored settings
-bench_nginx() {
+# bench_nginx_conf WORKERS: the configuration, both locations, mirrored
+# settings (bench/handler.sh runs the same one under callgrind)
+bench_nginx_conf() {
     local body
     body='{"decision":"eligible","programme":{"id":10000001,"type":"percent","value":10,"discount":15000},"generation":1}'
-    mkdir -p "$run/logs" "$run/conf"
-    [ -f "$run/logs/nginx.pid" ] && { kill "$(cat "$run/logs/nginx.pid")"; sleep 1; }
-    cat > "$run/conf/nginx.conf" <<CONF
+    cat <<CONF
 load_module $top/build/ngx_http_uco_module.so;
 worker_processes $1;
 error_log $run/logs/error.log notice;
@@ -39,6 +38,13 @@ http {
     }
 }
 CONF
+}
+
+# bench_nginx WORKERS: one nginx of bench_nginx_conf
+bench_nginx() {
+    mkdir -p "$run/logs" "$run/conf"
+    [ -f "$run/logs/nginx.pid" ] && { kill "$(cat "$run/logs/nginx.pid")"; sleep 1; }
+    bench_nginx_conf "$1" > "$run/conf/nginx.conf"
     nginx -p "$run" -c "$run/conf/nginx.conf" -e "$run/logs/error.log"
     sleep 0.5
 }
