@@ -4,7 +4,7 @@
 # card's id and never the identifier sent; ids are unique and increase;
 # a full ring rejects (503 journal_full) or drops as configured and counts
 # either way; errors before a decision are not journaled; bad directives
-# are refused.
+# are refused; each worker has the whole ring mapped from its start.
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -104,6 +104,24 @@ my $raw = read_file($RING);
 ok(index($raw, $CARD) < 0 && index($raw, '81' x 8) < 0,
     'the identifier sent is nowhere in the ring');
 check_no_alerts(error_log_since($mark), 'records');
+
+# each worker maps the whole ring at start (MADV_POPULATE_WRITE, Linux
+# 5.14), so that no append takes a page fault
+my @workers = nginx_single_process() ? (nginx_pid())
+    : split ' ', (capture(['pgrep', '-P', nginx_pid()]))[1];
+my @rss = map {
+    my $smaps = eval { read_file("/proc/$_/smaps") } // '';
+    $smaps =~ m{journal\.ring\n(?:(?!^[0-9a-f]+-).*\n)*?Rss:\s+(\d+) kB}m
+        ? $1 : -1 } @workers;
+SKIP: {
+    my ($major, $minor) = (POSIX::uname())[2] =~ /^(\d+)\.(\d+)/;
+    skip 'MADV_POPULATE_WRITE needs Linux 5.14', 1
+        if $major < 5 || ($major == 5 && $minor < 14);
+    skip 'the workers\' smaps cannot be read', 1 if grep { $_ < 0 } @rss;
+    is_deeply(\@rss, [map { (-s $RING) / 1024 } @workers],
+        'every worker has all of the ring mapped')
+        or diag("ring rss: @rss kB of " . (-s $RING) / 1024);
+}
 nginx_stop();
 
 # ------------------------------------------ restart keeps what is pending
