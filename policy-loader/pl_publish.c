@@ -683,9 +683,10 @@ pl_publish_base_of(pl_publish_t *p, const uco_snap_t *s)
 
     fd = openat(p->dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd == -1 || fstat(fd, &st) == -1 || st.st_size == 0) {
-        pl_error(p, PL_EINVALID, "generation %llu is a delta over %s/%s, "
-                 "which cannot be read",
-                 (unsigned long long) s->header->generation, p->dir, name);
+        pl_error(p, PL_EINVALID, "generation %llu is a delta over "
+                 "generation %llu, whose file cannot be read",
+                 (unsigned long long) s->header->generation,
+                 (unsigned long long) s->delta->base_generation);
         if (fd != -1) {
             close(fd);
         }
@@ -710,8 +711,10 @@ pl_publish_base_of(pl_publish_t *p, const uco_snap_t *s)
     munmap(map, (size_t) st.st_size);
 
     if (rc != UCO_SNAP_OK) {
-        pl_error(p, PL_EINVALID, "generation %llu: base %s/%s: %s",
-                 (unsigned long long) s->header->generation, p->dir, name,
+        /* no directory: the reason must fit the error string */
+        pl_error(p, PL_EINVALID, "generation %llu: base generation %llu: "
+                 "%s", (unsigned long long) s->header->generation,
+                 (unsigned long long) s->delta->base_generation,
                  uco_snap_strerror(rc == UCO_SNAP_EINVAL ? UCO_SNAP_EBASE
                                                          : rc));
         return PL_ERR;
