@@ -535,6 +535,7 @@ pl_main_delta(pl_main_t *m)
     pl_main_mark(m);
     pl_metrics_published(m->metrics, m->pub->gen, &m->build->counts,
                          m->pub->size, m->build->mark.watermark);
+    pl_metrics_delta(m->metrics, d->base_gen, d->ncards);
 
     return PL_OK;
 }

@@ -85,6 +85,21 @@ pl_metrics_build(pl_metrics_t *mx, pl_metrics_result_e result, long ms)
 }
 
 
+/* after pl_metrics_published() for a delta: what it lies over */
+
+void
+pl_metrics_delta(pl_metrics_t *mx, uint64_t base, uint64_t cards)
+{
+    if (mx == NULL) {
+        return;
+    }
+
+    mx->base_generation = base;
+    mx->delta_cards = cards;
+    mx->dirty = 1;
+}
+
+
 void
 pl_metrics_published(pl_metrics_t *mx, uint64_t generation,
     const uco_snap_counts_t *counts, size_t bytes, uint64_t watermark)
@@ -94,6 +109,8 @@ pl_metrics_published(pl_metrics_t *mx, uint64_t generation,
     }
 
     mx->generation = generation;
+    mx->base_generation = generation;
+    mx->delta_cards = 0;
     mx->counts = *counts;
     mx->bytes = bytes;
     mx->watermark = watermark;
@@ -245,6 +262,17 @@ pl_metrics_loader(FILE *f, void *data)
                     "Generation the loader last published.");
     fprintf(f, "uco_loader_generation %llu\n",
             (unsigned long long) mx->generation);
+
+    pl_metrics_head(f, "uco_loader_base_generation", "gauge",
+                    "The base the last publication is a delta over (its "
+                    "own generation for a full build).");
+    fprintf(f, "uco_loader_base_generation %llu\n",
+            (unsigned long long) mx->base_generation);
+
+    pl_metrics_head(f, "uco_loader_delta_cards", "gauge",
+                    "Cards in the last published delta (0 for a base).");
+    fprintf(f, "uco_loader_delta_cards %llu\n",
+            (unsigned long long) mx->delta_cards);
 
     pl_metrics_head(f, "uco_loader_watermark", "gauge",
                     "Change-log id the last published snapshot includes.");

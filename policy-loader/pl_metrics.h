@@ -44,6 +44,8 @@ typedef struct {
     long                build_ms;       /* of the last build attempt */
     uco_snap_counts_t   counts;         /* of the last published */
     uint64_t            generation;
+    uint64_t            base_generation;    /* = generation for a base */
+    uint64_t            delta_cards;        /* the delta's overlay, or 0 */
     uint64_t            watermark;
     size_t              bytes;
 } pl_metrics_t;
@@ -56,6 +58,7 @@ void pl_metrics_build(pl_metrics_t *mx, pl_metrics_result_e result,
 void pl_metrics_published(pl_metrics_t *mx, uint64_t generation,
     const uco_snap_counts_t *counts, size_t bytes, uint64_t watermark);
 void pl_metrics_synced(pl_metrics_t *mx);
+void pl_metrics_delta(pl_metrics_t *mx, uint64_t base, uint64_t cards);
 void pl_metrics_error(pl_metrics_t *mx, int err);
 int pl_metrics_flush(pl_metrics_t *mx, int force);
 

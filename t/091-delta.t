@@ -84,7 +84,8 @@ my $log_start = error_log_mark();
 nginx_start();
 $mark = length read_file(loader_log());
 my $g0 = ctl_generation();
-loader_start(args => ['-i', '0.2', '-v']);
+my $PROM = tmpdir() . '/loader.prom';
+loader_start(args => ['-i', '0.2', '-v', '--metrics-file', $PROM]);
 ok(wait_until(sub { substr(read_file(loader_log()), $mark)
     =~ /going on from generation $g0 \(the base/ }, 30),
     "the daemon goes on from generation $g0, published at setup");
@@ -102,6 +103,17 @@ psql(q{UPDATE uco.card SET status = 'blocked' WHERE id = 911});
 is(expect('911 card_blocked, 912 not_eligible category,'
     . ' 913 not_eligible category, 914 card_unknown, 915 card_unknown',
     'a card blocked'), $D, 'a card blocked: a delta');
+
+# the loader's metrics say what the live delta lies over
+sub prom {
+    my %m = (eval { read_file($PROM) } // '') =~ /^(uco_loader_\w+) (\d+)$/mg;
+    return \%m;
+}
+ok(wait_until(sub { (prom()->{uco_loader_generation} // 0)
+    == ctl_generation() }, 5), 'the metrics file has the delta');
+is(prom()->{uco_loader_base_generation}, $base,
+    'uco_loader_base_generation is the base');
+is(prom()->{uco_loader_delta_cards}, 1, 'uco_loader_delta_cards 1');
 
 psql(q{UPDATE uco.card SET valid_until = '2001-01-01' WHERE id = 911;
        UPDATE uco.card SET status = 'active' WHERE id = 911});
