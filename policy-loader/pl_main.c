@@ -61,6 +61,7 @@ static void pl_main_metrics(pl_main_t *m, int force);
 static int pl_main_run(pl_main_t *m);
 static int pl_main_daemon(pl_main_t *m);
 static int pl_main_tick(pl_main_t *m);
+static void pl_main_listen(pl_main_t *m);
 static int pl_main_confirm(pl_main_t *m);
 static int pl_main_build(pl_main_t *m);
 static int pl_main_delta(pl_main_t *m);
@@ -280,20 +281,7 @@ pl_main_tick(pl_main_t *m)
         }
 
         pl_log(PL_LOG_INFO, "connected to the database");
-
-        if (m->cf.no_listen) {
-            pl_log(PL_LOG_INFO, "not listening (--no-listen): polling "
-                   "every %u ms", m->cf.interval);
-
-        } else if (m->pg->standby) {
-            pl_log(PL_LOG_INFO, "the database is a hot standby "
-                   "(pg_is_in_recovery): NOTIFY does not arrive there, "
-                   "not listening, polling every %u ms", m->cf.interval);
-
-        } else if (pl_pg_listen(m->pg, PL_MAIN_CHANNEL) != PL_OK) {
-            pl_log(PL_LOG_WARN, "%s; not listening, polling every %u ms",
-                   m->pg->errstr, m->cf.interval);
-        }
+        pl_main_listen(m);
     }
 
     if (!m->resumed) {
@@ -368,6 +356,27 @@ pl_main_tick(pl_main_t *m)
 }
 
 
+/* LISTEN where NOTIFY arrives; say once why not elsewhere */
+
+static void
+pl_main_listen(pl_main_t *m)
+{
+    if (m->cf.no_listen) {
+        pl_log(PL_LOG_INFO, "not listening (--no-listen): polling "
+               "every %u ms", m->cf.interval);
+
+    } else if (m->pg->standby) {
+        pl_log(PL_LOG_INFO, "the database is a hot standby "
+               "(pg_is_in_recovery): NOTIFY does not arrive there, "
+               "not listening, polling every %u ms", m->cf.interval);
+
+    } else if (pl_pg_listen(m->pg, PL_MAIN_CHANNEL) != PL_OK) {
+        pl_log(PL_LOG_WARN, "%s; not listening, polling every %u ms",
+               m->pg->errstr, m->cf.interval);
+    }
+}
+
+
 /*
  * Nothing changed: the live snapshot is in sync with the database as of
  * now, or, read from a hot standby, as of what the standby has replayed
@@ -391,6 +400,11 @@ pl_main_confirm(pl_main_t *m)
         pl_error(m, m->pg->err, "reading the standby's lag: %s",
                  m->pg->errstr);
         return PL_ERR;
+    }
+
+    if (!m->pg->standby) {
+        pl_log(PL_LOG_INFO, "the database has left recovery (promoted)");
+        pl_main_listen(m);
     }
 
     now = (uint64_t) time(NULL);

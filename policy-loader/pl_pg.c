@@ -261,29 +261,33 @@ pl_pg_wait(pl_pg_t *pg, unsigned ms, const sigset_t *mask)
  * receiver down).  Unknown (known 0) before it has replayed any.  The
  * difference is taken by the server, so clock skew does not matter; a
  * primary that is cut off from the standby is noticed by its receiver
- * after wal_receiver_timeout (60 s by default), not at once.
+ * after wal_receiver_timeout (60 s by default), not at once.  A standby
+ * promoted meanwhile is a primary from then on: pg->standby is cleared,
+ * the lag is 0.
  */
 
 int
 pl_pg_standby_lag(pl_pg_t *pg, int *known, uint64_t *lag)
 {
-    uint64_t  v[2];
+    uint64_t  v[3];
 
     if (pl_pg_query_u64(pg,
-             "SELECT (l IS NOT NULL)::int, coalesce(l, 0) FROM "
-             "(SELECT CASE WHEN pg_last_wal_replay_lsn() "
-             ">= pg_last_wal_receive_lsn() "
-             "AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN 0 "
+             "SELECT pg_is_in_recovery()::int, (l IS NOT NULL)::int, "
+             "coalesce(l, 0) FROM "
+             "(SELECT CASE WHEN NOT pg_is_in_recovery() "
+             "OR (pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() "
+             "AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver)) THEN 0 "
              "ELSE greatest(0, ceil(extract(epoch FROM now() "
              "- pg_last_xact_replay_timestamp())))::bigint END AS l) s",
-             v, 2)
+             v, 3)
         != PL_OK)
     {
         return PL_ERR;
     }
 
-    *known = (v[0] != 0);
-    *lag = v[1];
+    pg->standby = (v[0] != 0);
+    *known = (v[1] != 0);
+    *lag = v[2];
 
     return PL_OK;
 }

@@ -8,7 +8,8 @@
 # paused, the change-log watermark in uco_status stays behind the
 # primary's and the loader stops confirming the data (synced_at), so
 # answers turn stale past uco_max_staleness; resumed, the change arrives
-# and the answers are fresh again.
+# and the answers are fresh again; promoted, the standby is followed as
+# a primary by the same loader.
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -153,6 +154,19 @@ ok(wait_until(sub { all_are('34', 'card_blocked') }, 10),
     'replay resumed: the block arrives, and the answers are fresh again');
 ok(wait_until(sub { (status()->{watermark} // 0) == $w2 }, 10),
     'uco_status shows the watermark of the primary again');
+
+# ---------------------------------------------------------------- promotion
+is(standby_psql('SELECT pg_promote()'), 't', 'the standby is promoted');
+ok(wait_until(sub {
+    read_file(loader_log()) =~ /the database has left recovery \(promoted\)/
+}, 10), 'the loader notices, on the same connection');
+standby_psql(q{UPDATE uco.card SET status = 'active' WHERE id = 934});
+ok(wait_until(sub { all_are('34', 'eligible') }, 10),
+    'a change on the promoted server arrives');
+sleep 3;
+ok(all_are('34', 'eligible'),
+    'and 3 s later, past uco_max_staleness, the answers are not stale:'
+    . ' a promoted server is in sync by definition');
 
 is(loader_stop(), 0, 'the loader stops cleanly');
 unlike(read_file(loader_log()), qr/\b(?:warn|error)\b/i,
