@@ -40,7 +40,10 @@ static void ngx_http_uco_fallback(ngx_http_uco_main_conf_t *umcf,
 static ngx_http_uco_snap_t *ngx_http_uco_map(ngx_http_uco_main_conf_t *umcf,
     uint64_t generation, ngx_uint_t fallback, ngx_log_t *log);
 static ngx_int_t ngx_http_uco_base(ngx_http_uco_main_conf_t *umcf,
-    ngx_http_uco_snap_t *s, ngx_uint_t level, ngx_log_t *log);
+    ngx_http_uco_snap_t *s, ngx_http_uco_snap_t *prev, ngx_uint_t level,
+    ngx_log_t *log);
+static ngx_http_uco_snap_t *ngx_http_uco_base_of(ngx_http_uco_snap_t *s,
+    ngx_http_uco_snap_t *d);
 static ngx_int_t ngx_http_uco_step_base(ngx_http_uco_main_conf_t *umcf,
     size_t budget, ngx_log_t *log);
 static ngx_int_t ngx_http_uco_refuse(ngx_http_uco_main_conf_t *umcf,
@@ -315,18 +318,21 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
     ngx_uint_t fallback, ngx_log_t *log)
 {
     ngx_uint_t             level;
-    ngx_http_uco_snap_t   *s;
+    ngx_http_uco_snap_t   *s, *prev;
     ngx_http_uco_state_t  *st;
 
     st = &umcf->state;
+    prev = st->pending;
 
-    if (st->pending != NULL) {
-        /* superseded before it was validated */
+    if (prev != NULL) {
+        /*
+         * Superseded before it was validated; held until the new one
+         * has its base, which may be this one's, half validated.
+         */
         if (st->verify_event.timer_set) {
             ngx_del_timer(&st->verify_event);
         }
 
-        ngx_http_uco_release(st->pending);
         st->pending = NULL;
     }
 
@@ -340,11 +346,13 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
     level = fallback ? NGX_LOG_INFO : NGX_LOG_ERR;
 
     if (s != NULL && s->snap.delta != NULL
-        && ngx_http_uco_base(umcf, s, level, log) != NGX_OK)
+        && ngx_http_uco_base(umcf, s, prev, level, log) != NGX_OK)
     {
         ngx_http_uco_release(s);
         s = NULL;
     }
+
+    ngx_http_uco_release(prev);
 
     if (s != NULL) {
         st->pending = s;
@@ -366,31 +374,27 @@ ngx_http_uco_start(ngx_http_uco_main_conf_t *umcf, uint64_t generation,
 
 
 /*
- * The base a delta names: the one this worker serves (shared), else
- * mapped now and validated before the delta.  A missing or wrong base
- * refuses the delta; the current generation stays.
+ * The base a delta names: the one this worker serves, or the one the
+ * superseded pending generation (prev) was or had, with the validation
+ * it has done so far (shared, so a stream of deltas cannot restart a
+ * large base's validation for ever); else mapped now and validated
+ * before the delta.  A missing or wrong base refuses the delta; the
+ * current generation stays.
  */
 
 static ngx_int_t
 ngx_http_uco_base(ngx_http_uco_main_conf_t *umcf, ngx_http_uco_snap_t *s,
-    ngx_uint_t level, ngx_log_t *log)
+    ngx_http_uco_snap_t *prev, ngx_uint_t level, ngx_log_t *log)
 {
     uint64_t              bg;
-    ngx_http_uco_snap_t  *b, *cur;
+    ngx_http_uco_snap_t  *b;
 
     bg = s->snap.delta->base_generation;
-    cur = umcf->state.current;
-    b = NULL;
 
-    if (cur != NULL) {
-        b = cur->base != NULL ? cur->base : cur;
+    b = ngx_http_uco_base_of(umcf->state.current, s);
 
-        if (b->generation != bg
-            || ngx_memcmp(b->snap.header->checksum,
-                          s->snap.delta->base_checksum, 32) != 0)
-        {
-            b = NULL;
-        }
+    if (b == NULL) {
+        b = ngx_http_uco_base_of(prev, s);
     }
 
     if (b != NULL) {
@@ -420,6 +424,31 @@ ngx_http_uco_base(ngx_http_uco_main_conf_t *umcf, ngx_http_uco_snap_t *s,
     s->base = b;
 
     return NGX_OK;
+}
+
+
+/* g, or g's base, when it is the base delta d names; else NULL */
+
+static ngx_http_uco_snap_t *
+ngx_http_uco_base_of(ngx_http_uco_snap_t *g, ngx_http_uco_snap_t *d)
+{
+    if (g == NULL) {
+        return NULL;
+    }
+
+    if (g->base != NULL) {
+        g = g->base;
+    }
+
+    if (g->snap.delta != NULL
+        || g->generation != d->snap.delta->base_generation
+        || ngx_memcmp(g->snap.header->checksum,
+                      d->snap.delta->base_checksum, 32) != 0)
+    {
+        return NULL;
+    }
+
+    return g;
 }
 
 
