@@ -232,6 +232,7 @@ fuzz-build: $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
 VG_LOGS = $(UCO_TEST_TMP)-valgrind-logs
 VG_NGINX_TESTS = t/010-config.t t/020-decision.t t/030-auth.t \
                  t/035-requests.t t/040-swap.t t/050-bad-snapshot.t \
+                 t/051-fallback.t t/052-delta-base.t t/091-delta.t \
                  t/070-hostile.t t/080-batch.t t/080-journal-ring.t
 
 test-valgrind: deps all unit
