@@ -30,6 +30,8 @@ typedef struct {
     long long  maintain_at; /* monotonic ms; 0: at once */
     char      *buf;
     size_t     size;
+    int64_t    ts_sec;      /* the second ts holds; -1: none yet */
+    char       ts[64];      /* "YYYY-MM-DD HH:MM:SS" of ts_sec, UTC */
 } pl_journal_pg_t;
 
 
