@@ -6,7 +6,14 @@
  * does them, without HTTP.  Two passes: every key of the file once in
  * its (shuffled) order, so each lookup lands on memory the previous ones
  * did not touch (cache-cold at millions of cards), and the first 64 keys
- * over and over (cache-hot).  Driven by bench/decide.sh.
+ * over and over (cache-hot).  Then, after the caches are flushed, the
+ * same two passes reading each found card's id after its decision, as
+ * the handler does for the answer and the journal (a read of the card
+ * record, fetched while the programmes are evaluated).  Consecutive
+ * decisions are independent (nothing carries from one to the next but
+ * the counters), so the processor may overlap one decision's miss with
+ * the next one's, in both passes and in every format alike.  Driven by
+ * bench/decide.sh.
  *
  *   bench_decide [-n] [-s] SNAPSHOT KEYS PARTNER [REPEATS]
  *
@@ -29,6 +36,8 @@
 
 
 #define BENCH_HOT_KEYS  64
+/* written over between the passes: more than the last-level cache */
+#define BENCH_FLUSH     (256 << 20)
 
 
 typedef struct {
@@ -41,8 +50,17 @@ typedef struct {
 static double bench_now(void);
 static void bench_mapping(const void *p);
 static bench_key_t *bench_read_keys(const char *path, size_t *n);
-uint64_t bench_decide_loop(const uco_snap_t *s, const bench_key_t *keys,
-    size_t n, size_t rounds, uint64_t partner, const uco_snap_when_t *w,
+static inline uint64_t bench_decide(const uco_snap_t *s,
+    const bench_key_t *keys, size_t n, size_t rounds, uint64_t partner,
+    const uco_snap_when_t *w, uint64_t counts[UCO_DECISION_CARD_UNKNOWN + 1],
+    int ids);
+/* not inlined into main(): callgrind collects inside these by name */
+__attribute__((noinline)) uint64_t bench_decide_loop(const uco_snap_t *s,
+    const bench_key_t *keys, size_t n, size_t rounds, uint64_t partner,
+    const uco_snap_when_t *w, uint64_t counts[UCO_DECISION_CARD_UNKNOWN + 1]);
+__attribute__((noinline)) uint64_t bench_decide_id_loop(
+    const uco_snap_t *s, const bench_key_t *keys, size_t n, size_t rounds,
+    uint64_t partner, const uco_snap_when_t *w,
     uint64_t counts[UCO_DECISION_CARD_UNKNOWN + 1]);
 
 
@@ -152,16 +170,20 @@ bench_read_keys(const char *path, size_t *n)
 }
 
 
-/* what the handler does per request once the query is parsed */
+/*
+ * What the handler does per request once the query is parsed: the
+ * decision (lookup and evaluation), and with ids the card's id after it.
+ */
 
-uint64_t
-bench_decide_loop(const uco_snap_t *s, const bench_key_t *keys, size_t n,
+static inline uint64_t
+bench_decide(const uco_snap_t *s, const bench_key_t *keys, size_t n,
     size_t rounds, uint64_t partner, const uco_snap_when_t *w,
-    uint64_t counts[UCO_DECISION_CARD_UNKNOWN + 1])
+    uint64_t counts[UCO_DECISION_CARD_UNKNOWN + 1], int ids)
 {
     size_t                     i, r;
     uint8_t                    key[UCO_SNAP_KEY_LEN];
     uint64_t                   sum;
+    uco_snap_ref_t             card;
     uco_snap_result_t          res;
     const uco_snap_partner_t  *p;
 
@@ -179,11 +201,15 @@ bench_decide_loop(const uco_snap_t *s, const bench_key_t *keys, size_t n,
             }
 
             /* as the module does: a base alone, or a delta over one */
-            uco_snap_decide(s, p, uco_snap_lookup(s, key), w, 150000,
-                            &res);
+            (void) uco_snap_lookup(s, key, &card);
+            uco_snap_decide(s, p, &card, w, 150000, &res);
 
             counts[res.decision]++;
             sum += res.discount;
+
+            if (ids) {
+                sum += uco_snap_ref_id(&card);
+            }
         }
     }
 
@@ -191,14 +217,36 @@ bench_decide_loop(const uco_snap_t *s, const bench_key_t *keys, size_t n,
 }
 
 
+/* the decision alone: the loop of make test-cost's budget */
+
+uint64_t
+bench_decide_loop(const uco_snap_t *s, const bench_key_t *keys, size_t n,
+    size_t rounds, uint64_t partner, const uco_snap_when_t *w,
+    uint64_t counts[UCO_DECISION_CARD_UNKNOWN + 1])
+{
+    return bench_decide(s, keys, n, rounds, partner, w, counts, 0);
+}
+
+
+uint64_t
+bench_decide_id_loop(const uco_snap_t *s, const bench_key_t *keys,
+    size_t n, size_t rounds, uint64_t partner, const uco_snap_when_t *w,
+    uint64_t counts[UCO_DECISION_CARD_UNKNOWN + 1])
+{
+    return bench_decide(s, keys, n, rounds, partner, w, counts, 1);
+}
+
+
 int
 main(int argc, char **argv)
 {
     int                rc, fd, verify, huge;
-    void              *p;
-    double             t0, t1, t2;
+    void              *p, *flush;
+    double             t0, t1, t2, t3, t4, t5;
     size_t             n, hot, rounds, i;
-    uint64_t           partner, sum, counts[UCO_DECISION_CARD_UNKNOWN + 1];
+    uint64_t           partner, sum, idsum;
+    uint64_t           counts[UCO_DECISION_CARD_UNKNOWN + 1];
+    uint64_t           idcounts[UCO_DECISION_CARD_UNKNOWN + 1];
     uco_snap_t         s;
     struct stat        st;
     bench_key_t       *keys;
@@ -268,12 +316,33 @@ main(int argc, char **argv)
     uco_snap_when(20782 * 86400LL + 36000, &w);
 
     memset(counts, 0, sizeof(counts));
+    memset(idcounts, 0, sizeof(idcounts));
+
+    flush = malloc(BENCH_FLUSH);
+    if (flush == NULL) {
+        fprintf(stderr, "out of memory\n");
+        return 2;
+    }
 
     t0 = bench_now();
     sum = bench_decide_loop(&s, keys, n, 1, partner, &w, counts);
     t1 = bench_now();
     sum += bench_decide_loop(&s, keys, hot, rounds, partner, &w, counts);
     t2 = bench_now();
+
+    /* the slots and cards of the first passes out of every cache */
+    for (i = 0; i < BENCH_FLUSH; i += 64) {
+        ((volatile uint8_t *) flush)[i] = (uint8_t) i;
+    }
+
+    t3 = bench_now();
+    idsum = bench_decide_id_loop(&s, keys, n, 1, partner, &w, idcounts);
+    t4 = bench_now();
+    idsum += bench_decide_id_loop(&s, keys, hot, rounds, partner, &w,
+                                  idcounts);
+    t5 = bench_now();
+
+    free(flush);
 
     printf("cards %llu, identifier slots %llu + %llu short, file %lld "
            "bytes, %s\n", (unsigned long long) s.ncards,
@@ -286,6 +355,10 @@ main(int argc, char **argv)
     printf("repeated keys (%zu, cache-hot): %zu decisions, "
            "%.1f ns/decision\n", hot, hot * rounds,
            (t2 - t1) * 1e9 / (hot * rounds));
+    printf("decision + card id, random keys (cache-cold): %.1f ns, "
+           "repeated keys: %.1f ns (id checksum %llu)\n",
+           (t4 - t3) * 1e9 / n, (t5 - t4) * 1e9 / (hot * rounds),
+           (unsigned long long) (idsum - sum));
     printf("decisions: eligible %llu, not_eligible %llu, blocked %llu, "
            "expired %llu, replaced %llu, unknown %llu (checksum %llu)\n",
            (unsigned long long) counts[UCO_DECISION_ELIGIBLE],

@@ -32,10 +32,18 @@ fuzz_base(size_t *len)
     uint8_t             *buf, key[UCO_SNAP_KEY_LEN];
     uint32_t             i;
     uint64_t            *cs;
-    uco_snap_card_t     *c;
     uco_snap_partner_t  *p;
-    uco_snap_counts_t    counts = { 4, 8, 1, 0, 0, 2, 8, 0, 0 };
+    uco_snap_counts_t    counts = { 4, 8, 1, 0, 0, 2, 8, 0, 0, 0, 0, 0 };
+    uco_snap_card_in_t   c[4];
 
+    for (i = 0; i < 4; i++) {
+        c[i].id = 100 + i;
+        c[i].set = i % 2;
+        c[i].summary = uco_snap_summary(30000, UCO_CARD_ACTIVE,
+                                        UCO_CARD_BANK, c[i].set);
+    }
+
+    uco_snap_cards_count(c, 4, &counts);
     size = uco_snap_size(&counts);
     buf = aligned_alloc(64, size);
     if (buf == NULL) {
@@ -44,12 +52,13 @@ fuzz_base(size_t *len)
 
     memset(buf, 0, size);
 
-    if (uco_snap_init(buf, size, &counts) != UCO_SNAP_OK) {
+    if (uco_snap_init(buf, size, &counts) != UCO_SNAP_OK
+        || uco_snap_cards_put(buf, c) != UCO_SNAP_OK)
+    {
         free(buf);
         return NULL;
     }
 
-    c = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
     cs = uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS);
     p = uco_snap_section(buf, UCO_SNAP_SEC_PARTNERS);
     cs[0] = 1;
@@ -63,9 +72,6 @@ fuzz_base(size_t *len)
     p->contract_to = INT32_MAX;
 
     for (i = 0; i < 4; i++) {
-        c[i] = (uco_snap_card_t) { 100 + i, 30000, (uint16_t) (i % 2),
-                                   UCO_CARD_ACTIVE, UCO_CARD_BANK };
-
         snprintf(v, sizeof(v), "%u", 100 + i);
         uco_snap_key(UCO_ID_SOCIAL, v, strlen(v), key);
         uco_snap_ident_add(buf, key, i);
@@ -91,6 +97,7 @@ fuzz_lookups(const uco_snap_t *s)
     char                       v[16];
     size_t                     i;
     uint8_t                    key[UCO_SNAP_KEY_LEN];
+    uco_snap_ref_t             ref;
     uco_snap_when_t            w;
     uco_snap_result_t          res;
     const uco_snap_partner_t  *p;
@@ -103,25 +110,26 @@ fuzz_lookups(const uco_snap_t *s)
         snprintf(v, sizeof(v), "%s%zu", i % 2 ? "9" : "", 98 + i / 2);
         uco_snap_key(UCO_ID_SOCIAL, v, strlen(v), key);
 
-        if (p != NULL) {
-            uco_snap_decide(s, p, uco_snap_lookup(s, key), &w, 1000, &res);
+        (void) uco_snap_lookup(s, key, &ref);
 
-        } else {
-            (void) uco_snap_lookup(s, key);
+        if (p != NULL) {
+            uco_snap_decide(s, p, &ref, &w, 1000, &res);
         }
 
-        (void) uco_snap_lookup_id(s, 98 + i);
+        (void) uco_snap_ref_id(&ref);
+        (void) uco_snap_card_set(&ref);
+        (void) uco_snap_lookup_id(s, 98 + i, &ref);
     }
 
     for (i = 0; i < s->nidents && i < 16; i++) {
-        (void) uco_snap_lookup(s, s->idents[i].key);
+        (void) uco_snap_lookup(s, s->idents[i].key, &ref);
     }
 
     for (i = 0; i < s->nshort_idents && i < 16; i++) {
         memset(key, 0, sizeof(key));
         key[0] = (uint8_t) (s->short_idents[i].card >> 28);
         memcpy(key + 1, s->short_idents[i].key, 8);
-        (void) uco_snap_lookup(s, key);
+        (void) uco_snap_lookup(s, key, &ref);
     }
 }
 
@@ -175,17 +183,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifdef FUZZ_DELTA_SEED
 
-/* card 101 blocked, 103 deleted, 104 new with "101" moved to it */
+/*
+ * card 101 blocked, 103 deleted, 104 new with "101" moved to it; 101,
+ * 102 and 103 override base cards 1, 2 and 3
+ */
 
 int
 main(void)
 {
-    size_t              len, size;
-    uint8_t            *base, *buf, key[UCO_SNAP_KEY_LEN];
-    uint64_t           *cs;
-    uco_snap_card_t    *c;
-    uco_snap_delta_t    d;
-    uco_snap_counts_t   counts = { 4, 3, 0, 0, 0, 3, 3, 0, 0 };
+    size_t               len, size;
+    uint8_t             *base, *buf, key[UCO_SNAP_KEY_LEN];
+    uint32_t            *o;
+    uint64_t            *cs;
+    uco_snap_delta_t     d;
+    uco_snap_counts_t    counts = { 4, 3, 0, 0, 0, 3, 3, 0, 0, 0, 0, 3 };
+    uco_snap_card_in_t   c[4];
+
+    c[0] = (uco_snap_card_in_t) { 101, uco_snap_summary(30000,
+        UCO_CARD_BLOCKED, UCO_CARD_BANK, 1), 1 };
+    c[1] = (uco_snap_card_in_t) { 102, uco_snap_summary(30000,
+        UCO_CARD_ACTIVE, UCO_CARD_BANK, 2), 2 };
+    c[2] = (uco_snap_card_in_t) { 103, UCO_SNAP_SUM_TOMBSTONE, 0 };
+    c[3] = (uco_snap_card_in_t) { 104, uco_snap_summary(30000,
+        UCO_CARD_ACTIVE, UCO_CARD_NON_FINANCIAL, 0), 0 };
+    uco_snap_cards_count(c, 4, &counts);
 
     base = fuzz_base(&len);
     if (base == NULL) {
@@ -199,18 +220,16 @@ main(void)
 
     size = uco_snap_delta_size(&counts);
     buf = calloc(1, size);
-    if (buf == NULL || uco_snap_init_delta(buf, size, &counts, &d) != 0) {
+    if (buf == NULL || uco_snap_init_delta(buf, size, &counts, &d) != 0
+        || uco_snap_cards_put(buf, c) != 0)
+    {
         return 1;
     }
 
-    c = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
-    c[0] = (uco_snap_card_t) { 101, 30000, 1, UCO_CARD_BLOCKED,
-                               UCO_CARD_BANK };
-    c[1] = (uco_snap_card_t) { 102, 30000, 2, UCO_CARD_ACTIVE,
-                               UCO_CARD_BANK };
-    c[2] = (uco_snap_card_t) { 103, 0, 0, UCO_CARD_DELETED, 0 };
-    c[3] = (uco_snap_card_t) { 104, 30000, 0, UCO_CARD_ACTIVE,
-                               UCO_CARD_NON_FINANCIAL };
+    o = uco_snap_section(buf, UCO_SNAP_SEC_OVERRIDES);
+    o[0] = 1;
+    o[1] = 2;
+    o[2] = 3;
     cs = uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS);
     cs[0] = 1;
     cs[1] = 6;

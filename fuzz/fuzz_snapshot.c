@@ -21,8 +21,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t                     i;
     uint8_t                   *buf, key[UCO_SNAP_KEY_LEN];
-    uint32_t                   card;
+    uint32_t                   card, sum;
     uco_snap_t                 s;
+    uco_snap_ref_t             ref;
     uco_snap_when_t            w;
     uco_snap_result_t          res;
     const uco_snap_partner_t  *p;
@@ -47,14 +48,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memset(key, (int) i, sizeof(key));
             key[0] = UCO_ID_HASHPAN;
             uco_snap_when((int64_t) i * 86400 * 31 + 3600 * 10, &w);
-            uco_snap_decide(&s, p,
-                            uco_snap_find_card(&s, key, &card)
-                            ? &s.cards[card] : NULL,
-                            &w, (int64_t) i * 1000 - 1, &res);
+            (void) uco_snap_lookup(&s, key, &ref);
+            uco_snap_decide(&s, p, &ref, &w, (int64_t) i * 1000 - 1, &res);
+            (void) uco_snap_ref_id(&ref);
         }
 
         for (i = 0; i < s.nidents && i < 16; i++) {
-            uco_snap_find_card(&s, s.idents[i].key, &card);
+            if (uco_snap_lookup(&s, s.idents[i].key, &ref)) {
+                (void) uco_snap_card_set(&ref);
+                (void) uco_snap_lookup_id(&s, uco_snap_ref_id(&ref), &ref);
+            }
+        }
+
+        for (i = 0; i < s.ncards && i < 16; i++) {
+            (void) uco_snap_lookup_id(&s, uco_snap_card_id(&s,
+                                                           (uint32_t) i),
+                                      &ref);
         }
 
         /* a short slot's whole key: byte 0 from the card word */
@@ -62,7 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memset(key, 0, sizeof(key));
             key[0] = (uint8_t) (s.short_idents[i].card >> 28);
             memcpy(key + 1, s.short_idents[i].key, 8);
-            uco_snap_find_card(&s, key, &card);
+            uco_snap_find_card(&s, key, &card, &sum);
         }
     }
 

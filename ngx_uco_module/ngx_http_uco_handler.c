@@ -234,8 +234,8 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
     const uco_query_t *q, ngx_http_uco_check_t *c)
 {
     ngx_int_t                  rc;
+    uco_snap_ref_t             card;
     const uco_snap_t          *snap;
-    const uco_snap_card_t     *card;
     const uco_snap_partner_t  *partner;
 
     snap = &ctx->req.cur->snap;
@@ -281,7 +281,8 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
         return;
     }
 
-    uco_snap_decide(snap, partner, card, &ctx->req.when, q->amount_kopecks,
+    /* the card's summary decides; its record (the id) is being fetched */
+    uco_snap_decide(snap, partner, &card, &ctx->req.when, q->amount_kopecks,
                     &c->res);
 
     /* identify: whether the card is a valid resident card, nothing more */
@@ -301,7 +302,7 @@ ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
 
     if (ctx->req.journal != NULL
         && ngx_http_uco_journal_record(r, ctx, q,
-                                       card ? card->id : 0, c)
+                                       uco_snap_ref_id(&card), c)
            != NGX_OK)
     {
         c->err.status = NGX_HTTP_SERVICE_UNAVAILABLE;

@@ -29,10 +29,10 @@ static ngx_int_t ngx_http_uco_read_key_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *text);
 static ngx_int_t ngx_http_uco_ident_pan(ngx_http_request_t *r,
     ngx_http_uco_main_conf_t *umcf, const uco_snap_t *snap,
-    const uco_query_t *q, const uco_snap_card_t **card);
+    const uco_query_t *q, uco_snap_ref_t *card);
 static ngx_int_t ngx_http_uco_ident_token(ngx_http_request_t *r,
     ngx_http_uco_main_conf_t *umcf, const uco_snap_t *snap,
-    const uco_query_t *q, const uco_snap_card_t **card,
+    const uco_query_t *q, uco_snap_ref_t *card,
     uco_query_error_t *err);
 
 
@@ -247,19 +247,19 @@ ngx_http_uco_token_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * NGX_OK with *card (NULL when no card has this identifier), or
- * NGX_DECLINED with err filled.
+ * NGX_OK with *card (card->snap NULL when no card has this identifier),
+ * or NGX_DECLINED with err filled.
  */
 
 ngx_int_t
 ngx_http_uco_ident_card(ngx_http_request_t *r, const uco_snap_t *snap,
-    const uco_query_t *q, const uco_snap_card_t **card,
+    const uco_query_t *q, uco_snap_ref_t *card,
     uco_query_error_t *err)
 {
     ngx_http_uco_main_conf_t  *umcf;
 
     umcf = ngx_http_get_module_main_conf(r, ngx_http_uco_module);
-    *card = NULL;
+    card->snap = NULL;
 
     switch (q->kind_id) {
 
@@ -278,7 +278,7 @@ ngx_http_uco_ident_card(ngx_http_request_t *r, const uco_snap_t *snap,
         return ngx_http_uco_ident_token(r, umcf, snap, q, card, err);
 
     default:
-        *card = uco_snap_lookup(snap, q->key);
+        (void) uco_snap_lookup(snap, q->key, card);
 
         return NGX_OK;
     }
@@ -300,7 +300,7 @@ ngx_http_uco_ident_card(ngx_http_request_t *r, const uco_snap_t *snap,
 static ngx_int_t
 ngx_http_uco_ident_pan(ngx_http_request_t *r, ngx_http_uco_main_conf_t *umcf,
     const uco_snap_t *snap, const uco_query_t *q,
-    const uco_snap_card_t **card)
+    uco_snap_ref_t *card)
 {
     uint8_t                  key[UCO_SNAP_KEY_LEN];
     uint8_t                  hash[UCO_PAN_HASH_LEN];
@@ -323,9 +323,7 @@ ngx_http_uco_ident_pan(ngx_http_request_t *r, ngx_http_uco_main_conf_t *umcf,
 
         uco_snap_key_hashpan(hash, key);
 
-        *card = uco_snap_lookup(snap, key);
-
-        if (*card != NULL) {
+        if (uco_snap_lookup(snap, key, card)) {
             break;
         }
     }
@@ -339,7 +337,7 @@ ngx_http_uco_ident_pan(ngx_http_request_t *r, ngx_http_uco_main_conf_t *umcf,
 static ngx_int_t
 ngx_http_uco_ident_token(ngx_http_request_t *r,
     ngx_http_uco_main_conf_t *umcf, const uco_snap_t *snap,
-    const uco_query_t *q, const uco_snap_card_t **card,
+    const uco_query_t *q, uco_snap_ref_t *card,
     uco_query_error_t *err)
 {
     int                        rc;
@@ -365,7 +363,7 @@ ngx_http_uco_ident_token(ngx_http_request_t *r,
     switch (rc) {
 
     case UCO_TOKEN_OK:
-        *card = uco_snap_lookup_id(snap, q->token.card);
+        (void) uco_snap_lookup_id(snap, q->token.card, card);
 
         return NGX_OK;
 

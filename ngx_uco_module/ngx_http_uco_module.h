@@ -311,7 +311,7 @@ char *ngx_http_uco_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_uco_ident_card(ngx_http_request_t *r,
     const uco_snap_t *snap, const uco_query_t *q,
-    const uco_snap_card_t **card, uco_query_error_t *err);
+    uco_snap_ref_t *card, uco_query_error_t *err);
 
 char *ngx_http_uco_tz_load(ngx_conf_t *cf, ngx_str_t *name,
     ngx_http_uco_tz_t *tz);

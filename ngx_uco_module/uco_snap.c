@@ -36,8 +36,28 @@ static uint64_t uco_snap_capacity(uint64_t n);
 static const uco_snap_section_t *uco_snap_find_section(
     const uco_snap_header_t *h, uint32_t id);
 static int uco_snap_open_delta(uco_snap_t *s);
-static int uco_snap_verify_tombstone(const uco_snap_t *s,
-    const uco_snap_card_t *c);
+static int uco_snap_bind_overrides(const uco_snap_t *s,
+    const uco_snap_t *base);
+static int uco_snap_overridden(const uco_snap_t *s, uint32_t card);
+static int uco_snap_verify_run(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i);
+static int uco_snap_verify_overflow(const uco_snap_t *s,
+    uco_snap_verify_t *v, uint64_t i);
+static int uco_snap_verify_override(const uco_snap_t *s,
+    uco_snap_verify_t *v, uint64_t i);
+static int uco_snap_verify_card(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i);
+static int uco_snap_verify_ident(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i);
+static int uco_snap_verify_partner(const uco_snap_t *s,
+    uco_snap_verify_t *v, uint64_t i);
+static int uco_snap_verify_programme(const uco_snap_t *s,
+    uco_snap_verify_t *v, uint64_t i);
+static int uco_snap_verify_short(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i);
+static int uco_snap_verify_cert(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i);
+static uint64_t uco_snap_overflow_set(const uco_snap_t *s, uint32_t card);
 static size_t uco_snap_size_header(const uco_snap_counts_t *c,
     uint64_t header);
 static int uco_snap_layout(void *buf, size_t size,
@@ -71,7 +91,10 @@ static const uint32_t  uco_snap_record_size[UCO_SNAP_SEC_LAST + 1] = {
     sizeof(uco_snap_terminal_t),
     sizeof(uint64_t),
     sizeof(uco_snap_short_ident_t),
-    sizeof(uco_snap_cert_t)
+    sizeof(uco_snap_cert_t),
+    sizeof(uco_snap_set_overflow_t),
+    sizeof(uco_snap_id_run_t),
+    sizeof(uint32_t)
 };
 
 static const char  *uco_snap_errors[UCO_SNAP_NERRORS] = {
@@ -315,8 +338,27 @@ uco_snap_open(uco_snap_t *s, const void *p, size_t len)
     s->certs = (const uco_snap_cert_t *) (base + sec->offset);
     s->ncerts = sec->count;
 
-    /* a lookup starts at a slot of each table: neither may be empty */
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_SET_OVERFLOW);
+    s->overflow = (const uco_snap_set_overflow_t *) (base + sec->offset);
+    s->noverflow = sec->count;
+
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_ID_RUNS);
+    s->runs = (const uco_snap_id_run_t *) (base + sec->offset);
+    s->nruns = sec->count;
+
+    sec = uco_snap_find_section(h, UCO_SNAP_SEC_OVERRIDES);
+    s->overrides = (const uint32_t *) (base + sec->offset);
+    s->noverrides = sec->count;
+
+    /*
+     * A lookup starts at a slot of each table: neither may be empty.
+     * Cards have id runs (a card id reads the run); only a delta
+     * overrides base cards.
+     */
     if (s->nidents == 0 || s->nshort_idents == 0
+        || (s->ncards == 0) != (s->nruns == 0)
+        || s->ncards > UCO_SNAP_MAX_CARDS
+        || (hsize == sizeof(uco_snap_header_t) && s->noverrides != 0)
         || (hsize != sizeof(uco_snap_header_t)
             && uco_snap_open_delta(s) != UCO_SNAP_OK))
     {
@@ -358,8 +400,9 @@ uco_snap_open_delta(uco_snap_t *s)
 /*
  * After both are verified.  The base must be the very file the delta
  * was built over; its category sets must be the first of the delta's, so
- * that cards of either index the delta's sets.  Cost: the sets, not the
- * cards.
+ * that cards of either index the delta's sets; the base cards the delta
+ * overrides must be exactly the overlay's cards found in the base.
+ * Cost: the sets, and a search of the base per overlay card.
  */
 
 int
@@ -379,7 +422,8 @@ uco_snap_bind(uco_snap_t *s, const uco_snap_t *base)
         || base->ncategory_sets > s->ncategory_sets
         || (base->ncategory_sets != 0
             && memcmp(base->category_sets, s->category_sets,
-                      base->ncategory_sets * sizeof(uint64_t)) != 0))
+                      base->ncategory_sets * sizeof(uint64_t)) != 0)
+        || uco_snap_bind_overrides(s, base) != UCO_SNAP_OK)
     {
         return UCO_SNAP_EBASE;
     }
@@ -398,6 +442,52 @@ uco_snap_bind(uco_snap_t *s, const uco_snap_t *base)
     s->under = base;
 
     return UCO_SNAP_OK;
+}
+
+
+/*
+ * The overrides (sorted, checked by validation) name base cards, and
+ * every overlay card the base has is among them: then a base
+ * identifier's card is overridden exactly when the overlay has the card.
+ */
+
+static int
+uco_snap_bind_overrides(const uco_snap_t *s, const uco_snap_t *base)
+{
+    uint32_t  i, j;
+    uint64_t  n;
+
+    if (s->noverrides != 0
+        && s->overrides[s->noverrides - 1] >= base->ncards)
+    {
+        return UCO_SNAP_EBASE;
+    }
+
+    n = 0;
+
+    for (i = 0; i < s->ncards; i++) {
+        if (uco_snap_find_card_id(base, uco_snap_card_id(s, i), &j)) {
+            if (!uco_snap_overridden(s, j)) {
+                return UCO_SNAP_EBASE;
+            }
+
+            n++;
+        }
+    }
+
+    return n == s->noverrides ? UCO_SNAP_OK : UCO_SNAP_EBASE;
+}
+
+
+/* is base card i in the delta's overrides? a binary search */
+
+static int
+uco_snap_overridden(const uco_snap_t *s, uint32_t card)
+{
+    return s->noverrides != 0
+           && s->overrides[uco_snap_last_le(s->overrides, sizeof(uint32_t),
+                                            s->noverrides, card)]
+              == card;
 }
 
 
@@ -498,14 +588,20 @@ uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
         v->pos = 0;
         v->used = 0;
         v->short_used = 0;
+        v->run = 0;
+        v->escapes = 0;
         /* fall through */
 
     case UCO_SNAP_PHASE_RECORDS:
-        total = s->ncards + s->nidents + s->npartners + s->nprogrammes
+        total = s->nruns + s->noverflow + s->noverrides + s->ncards
+                + s->nidents + s->npartners + s->nprogrammes
                 + s->nshort_idents + s->ncerts;
 
-        /* about 16 bytes of record per byte of budget hashed */
-        n = budget / 16 + 1;
+        /*
+         * About 64 bytes of record per byte of budget hashed: an
+         * identifier slot's check reads its card, a cache miss.
+         */
+        n = budget / 64 + 1;
         end = (total - v->pos > n) ? v->pos + n : total;
 
         rc = uco_snap_verify_records(s, v, end);
@@ -517,8 +613,14 @@ uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
             return UCO_SNAP_AGAIN;
         }
 
-        if (v->used == s->nidents || v->short_used == s->nshort_idents) {
-            /* no free slot: a miss would probe the whole table */
+        if (v->used == s->nidents || v->short_used == s->nshort_idents
+            || v->escapes != s->noverflow)
+        {
+            /*
+             * No free slot: a miss would probe the whole table.  An
+             * escape without its overflow entry: the entries are sorted,
+             * unique and each names an escape, so the counts tell.
+             */
             return UCO_SNAP_ERECORD;
         }
 
@@ -532,156 +634,278 @@ uco_snap_verify_step(const uco_snap_t *s, uco_snap_verify_t *v,
 
 
 /*
- * Record checks, from v->pos up to end over cards, identifiers, partners,
- * programmes and short identifiers in turn: enum ranges, indices,
- * partner ranges, sort order.
- * Lookups check indices again, so a file that passes here but is still
- * odd cannot make a reader go out of bounds; these catch a writer's bug.
+ * Record checks, from v->pos up to end over the sections in the order
+ * below (id runs and the set overflow before the cards, which check
+ * against them): enum ranges, indices, partner ranges, sort order,
+ * summaries.  Lookups check indices again, so a file that passes here
+ * but is still odd cannot make a reader go out of bounds; these catch a
+ * writer's bug.
  */
+
+typedef int (*uco_snap_verify_pt)(const uco_snap_t *s,
+    uco_snap_verify_t *v, uint64_t i);
 
 static int
 uco_snap_verify_records(const uco_snap_t *s, uco_snap_verify_t *v,
     uint64_t end)
 {
-    uint64_t                       i;
-    const uco_snap_card_t         *c;
-    const uco_snap_cert_t         *ct;
-    const uco_snap_partner_t      *p;
-    const uco_snap_programme_t    *pr;
-    const uco_snap_short_ident_t  *si;
+    unsigned   k;
+    uint64_t   first;
 
-    for ( /* void */ ; v->pos < end; v->pos++) {
-        i = v->pos;
+    const uint64_t  count[] = {
+        s->nruns, s->noverflow, s->noverrides, s->ncards, s->nidents,
+        s->npartners, s->nprogrammes, s->nshort_idents, s->ncerts
+    };
 
-        if (i < s->ncards) {
-            c = &s->cards[i];
+    static const uco_snap_verify_pt  check[] = {
+        uco_snap_verify_run, uco_snap_verify_overflow,
+        uco_snap_verify_override, uco_snap_verify_card,
+        uco_snap_verify_ident, uco_snap_verify_partner,
+        uco_snap_verify_programme, uco_snap_verify_short,
+        uco_snap_verify_cert
+    };
 
-            if (c->status == UCO_CARD_DELETED && s->delta != NULL) {
-                if (uco_snap_verify_tombstone(s, c) != UCO_SNAP_OK) {
-                    return UCO_SNAP_ERECORD;
-                }
+    first = 0;
 
-                continue;
-            }
-
-            if (c->status < UCO_CARD_ACTIVE || c->status > UCO_CARD_REPLACED
-                || c->kind < UCO_CARD_BANK
-                || c->kind > UCO_CARD_NON_FINANCIAL
-                || c->category_set >= s->ncategory_sets
-                || (i > 0 && s->cards[i - 1].id >= c->id))
-            {
-                return UCO_SNAP_ERECORD;
-            }
-
-            continue;
-        }
-
-        i -= s->ncards;
-
-        if (i < s->nidents) {
-            if (s->idents[i].card == UCO_SNAP_EMPTY) {
-                continue;
-            }
-
-            /* a short key here could never be found: a writer's bug */
-            if (s->idents[i].card >= s->ncards
-                || uco_snap_key_is_short(s->idents[i].key)
-                || (s->delta != NULL
-                    && s->cards[s->idents[i].card].status
-                       == UCO_CARD_DELETED))
-            {
-                return UCO_SNAP_ERECORD;
-            }
-
-            v->used++;
-            continue;
-        }
-
-        i -= s->nidents;
-
-        if (i < s->npartners) {
-            p = &s->partners[i];
-
-            if (p->status < UCO_PARTNER_ACTIVE
-                || p->status > UCO_PARTNER_SUSPENDED
-                || p->auth < UCO_AUTH_API_KEY || p->auth > UCO_AUTH_MTLS
-                || p->scopes == 0 || (p->scopes & ~UCO_SCOPE_ALL) != 0
-                || p->nsecrets > 2
-                || p->contract_from > p->contract_to
-                || p->programme_first > s->nprogrammes
-                || p->programme_count > s->nprogrammes - p->programme_first
-                || p->terminal_first > s->nterminals
-                || p->terminal_count > s->nterminals - p->terminal_first
-                || (i > 0 && s->partners[i - 1].id >= p->id))
-            {
-                return UCO_SNAP_ERECORD;
-            }
-
-            continue;
-        }
-
-        i -= s->npartners;
-
-        if (i >= s->nprogrammes + s->nshort_idents) {
-            i -= s->nprogrammes + s->nshort_idents;
-            ct = &s->certs[i];
-
-            if (ct->partner >= s->npartners
-                || ct->kind < UCO_CERT_FINGERPRINT
-                || ct->kind > UCO_CERT_SUBJECT
-                || (i > 0 && memcmp(s->certs[i - 1].hash, ct->hash, 32)
-                             >= 0))
-            {
-                return UCO_SNAP_ERECORD;
-            }
-
-            continue;
-        }
-
-        if (i >= s->nprogrammes) {
-            si = &s->short_idents[i - s->nprogrammes];
-
-            if (si->card == UCO_SNAP_EMPTY) {
-                continue;
-            }
-
-            if ((si->card & UCO_SNAP_SHORT_CARD) >= s->ncards
-                || (s->delta != NULL
-                    && s->cards[si->card & UCO_SNAP_SHORT_CARD].status
-                       == UCO_CARD_DELETED))
-            {
-                return UCO_SNAP_ERECORD;
-            }
-
-            v->short_used++;
-            continue;
-        }
-
-        pr = &s->programmes[i];
-
-        if (pr->type < UCO_DISCOUNT_PERCENT || pr->type > UCO_DISCOUNT_FIXED
-            || (pr->type == UCO_DISCOUNT_PERCENT
-                && (pr->value == 0 || pr->value > 10000))
-            || pr->card_kind > UCO_CARD_NON_FINANCIAL
-            || pr->weekdays > 0x7f
-            || pr->hour_from > 23 || pr->hour_to > 24
-            || pr->hour_from == pr->hour_to)
+    for (k = 0; k < sizeof(check) / sizeof(check[0]) && v->pos < end; k++) {
+        for ( /* void */ ; v->pos < end && v->pos - first < count[k];
+             v->pos++)
         {
-            return UCO_SNAP_ERECORD;
+            if (check[k](s, v, v->pos - first) != UCO_SNAP_OK) {
+                return UCO_SNAP_ERECORD;
+            }
         }
+
+        first += count[k];
     }
 
     return UCO_SNAP_OK;
 }
 
 
-/* a deleted card of a delta: its id only, still in order */
+/* id runs: the first starts at card 0, both fields strictly ascending */
 
 static int
-uco_snap_verify_tombstone(const uco_snap_t *s, const uco_snap_card_t *c)
+uco_snap_verify_run(const uco_snap_t *s, uco_snap_verify_t *v, uint64_t i)
 {
-    if (c->kind != 0 || c->category_set != 0 || c->valid_until != 0
-        || (c > s->cards && c[-1].id >= c->id))
+    const uco_snap_id_run_t  *r;
+
+    (void) v;
+    r = &s->runs[i];
+
+    if (r->first >= s->ncards
+        || (i == 0 && r->first != 0)
+        || (i > 0 && (r[-1].first >= r->first || r[-1].high >= r->high)))
+    {
+        return UCO_SNAP_ERECORD;
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+/* sorted by card, unique, each an escape's set past the escape */
+
+static int
+uco_snap_verify_overflow(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i)
+{
+    const uco_snap_set_overflow_t  *o;
+
+    (void) v;
+    o = &s->overflow[i];
+
+    if (o->card >= s->ncards || o->set >= s->ncategory_sets
+        || o->set < UCO_SNAP_SUM_ESCAPE
+        || (i > 0 && o[-1].card >= o->card)
+        || s->cards[o->card].summary == UCO_SNAP_SUM_TOMBSTONE
+        || UCO_SNAP_SUM_SET(s->cards[o->card].summary)
+           != UCO_SNAP_SUM_ESCAPE)
+    {
+        return UCO_SNAP_ERECORD;
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+/* a delta's overridden base cards: ascending (bind checks the rest) */
+
+static int
+uco_snap_verify_override(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i)
+{
+    (void) v;
+
+    return (i > 0 && s->overrides[i - 1] >= s->overrides[i])
+           ? UCO_SNAP_ERECORD : UCO_SNAP_OK;
+}
+
+
+/*
+ * Ids strictly ascending within a run (a new run starts higher); a
+ * summary with a status, a set that exists or the escape; a delta's
+ * tombstone is the summary 0.
+ */
+
+static int
+uco_snap_verify_card(const uco_snap_t *s, uco_snap_verify_t *v, uint64_t i)
+{
+    uint32_t  sum, status, set;
+
+    if (i > 0) {
+        if (v->run + 1 < s->nruns && s->runs[v->run + 1].first == i) {
+            v->run++;
+
+        } else if (s->cards[i - 1].id_low >= s->cards[i].id_low) {
+            return UCO_SNAP_ERECORD;
+        }
+    }
+
+    sum = s->cards[i].summary;
+
+    if (sum == UCO_SNAP_SUM_TOMBSTONE) {
+        return s->delta != NULL ? UCO_SNAP_OK : UCO_SNAP_ERECORD;
+    }
+
+    status = UCO_SNAP_SUM_STATUS(sum);
+    set = UCO_SNAP_SUM_SET(sum);
+
+    if (status < UCO_CARD_ACTIVE || status > UCO_CARD_REPLACED) {
+        return UCO_SNAP_ERECORD;
+    }
+
+    if (set == UCO_SNAP_SUM_ESCAPE) {
+        v->escapes++;
+
+    } else if (set >= s->ncategory_sets) {
+        return UCO_SNAP_ERECORD;
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+/*
+ * A slot's summary is its card's, so the decision by an identifier and
+ * by the card's id cannot differ; a short key here could never be
+ * found: a writer's bug.
+ */
+
+static int
+uco_snap_verify_ident(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i)
+{
+    const uco_snap_ident_t  *e;
+
+    e = &s->idents[i];
+
+    if (e->card == UCO_SNAP_EMPTY) {
+        return UCO_SNAP_OK;
+    }
+
+    if (e->card >= s->ncards || uco_snap_key_is_short(e->key)
+        || e->summary == UCO_SNAP_SUM_TOMBSTONE
+        || e->summary != s->cards[e->card].summary)
+    {
+        return UCO_SNAP_ERECORD;
+    }
+
+    v->used++;
+
+    return UCO_SNAP_OK;
+}
+
+
+static int
+uco_snap_verify_short(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i)
+{
+    uint32_t                       card;
+    const uco_snap_short_ident_t  *si;
+
+    si = &s->short_idents[i];
+
+    if (si->card == UCO_SNAP_EMPTY) {
+        return UCO_SNAP_OK;
+    }
+
+    card = si->card & UCO_SNAP_SHORT_CARD;
+
+    if (card >= s->ncards || si->summary == UCO_SNAP_SUM_TOMBSTONE
+        || si->summary != s->cards[card].summary)
+    {
+        return UCO_SNAP_ERECORD;
+    }
+
+    v->short_used++;
+
+    return UCO_SNAP_OK;
+}
+
+
+static int
+uco_snap_verify_partner(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i)
+{
+    const uco_snap_partner_t  *p;
+
+    (void) v;
+    p = &s->partners[i];
+
+    if (p->status < UCO_PARTNER_ACTIVE || p->status > UCO_PARTNER_SUSPENDED
+        || p->auth < UCO_AUTH_API_KEY || p->auth > UCO_AUTH_MTLS
+        || p->scopes == 0 || (p->scopes & ~UCO_SCOPE_ALL) != 0
+        || p->nsecrets > 2
+        || p->contract_from > p->contract_to
+        || p->programme_first > s->nprogrammes
+        || p->programme_count > s->nprogrammes - p->programme_first
+        || p->terminal_first > s->nterminals
+        || p->terminal_count > s->nterminals - p->terminal_first
+        || (i > 0 && s->partners[i - 1].id >= p->id))
+    {
+        return UCO_SNAP_ERECORD;
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+static int
+uco_snap_verify_programme(const uco_snap_t *s, uco_snap_verify_t *v,
+    uint64_t i)
+{
+    const uco_snap_programme_t  *pr;
+
+    (void) v;
+    pr = &s->programmes[i];
+
+    if (pr->type < UCO_DISCOUNT_PERCENT || pr->type > UCO_DISCOUNT_FIXED
+        || (pr->type == UCO_DISCOUNT_PERCENT
+            && (pr->value == 0 || pr->value > 10000))
+        || pr->card_kind > UCO_CARD_NON_FINANCIAL
+        || pr->weekdays > 0x7f
+        || pr->hour_from > 23 || pr->hour_to > 24
+        || pr->hour_from == pr->hour_to)
+    {
+        return UCO_SNAP_ERECORD;
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+static int
+uco_snap_verify_cert(const uco_snap_t *s, uco_snap_verify_t *v, uint64_t i)
+{
+    const uco_snap_cert_t  *ct;
+
+    (void) v;
+    ct = &s->certs[i];
+
+    if (ct->partner >= s->npartners
+        || ct->kind < UCO_CERT_FINGERPRINT || ct->kind > UCO_CERT_SUBJECT
+        || (i > 0 && memcmp(s->certs[i - 1].hash, ct->hash, 32) >= 0))
     {
         return UCO_SNAP_ERECORD;
     }
@@ -1021,7 +1245,7 @@ uco_snap_key_is_short(const uint8_t key[UCO_SNAP_KEY_LEN])
 
 int
 uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
-    uint32_t *card)
+    uint32_t *card, uint32_t *summary)
 {
     uint32_t                       want;
     uint64_t                       cap, i, n;
@@ -1048,6 +1272,7 @@ uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
                 }
 
                 *card = t->card & UCO_SNAP_SHORT_CARD;
+                *summary = t->summary;
                 return 1;
             }
 
@@ -1075,6 +1300,7 @@ uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
             }
 
             *card = e->card;
+            *summary = e->summary;
             return 1;
         }
 
@@ -1088,10 +1314,11 @@ uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
 
 
 /*
- * Cards are sorted by id (validation refuses anything else).  Ids from a
- * sequence are nearly dense, so a guess by interpolation mostly lands on
- * the card (one cache miss where a binary search over 10 million cards
- * takes a dozen: the loader does this for every identifier); a few
+ * Cards are sorted by id (validation refuses anything else): the run of
+ * the id's high half (one run while ids are below 2^32), then the low
+ * half among the run's cards.  Ids from a sequence are nearly dense, so
+ * a guess by interpolation mostly lands on the card (one cache miss
+ * where a binary search over 10 million cards takes a dozen); a few
  * guesses narrow the range, and a binary search finishes it whatever the
  * ids look like.
  */
@@ -1101,16 +1328,30 @@ uco_snap_find_card_id(const uco_snap_t *s, uint64_t id, uint32_t *card)
 {
     int       guess;
     double    f;
-    uint64_t  lo, hi, mid, first, last;
+    uint32_t  want, first, last, at;
+    uint64_t  lo, hi, mid, r;
 
-    lo = 0;
-    hi = s->ncards;
+    if (s->nruns == 0) {
+        return 0;
+    }
+
+    r = uco_snap_last_le(&s->runs[0].high, sizeof(uco_snap_id_run_t),
+                         s->nruns, (uint32_t) (id >> 32));
+    lo = s->runs[r].first;
+    hi = r + 1 < s->nruns ? s->runs[r + 1].first : s->ncards;
+
+    /* a hostile file's runs: nothing found, nothing read outside */
+    if (s->runs[r].high != id >> 32 || hi > s->ncards || lo > hi) {
+        return 0;
+    }
+
+    want = (uint32_t) id;
 
     for (guess = 0; guess < 3 && hi - lo > 16; guess++) {
-        first = s->cards[lo].id;
-        last = s->cards[hi - 1].id;
+        first = s->cards[lo].id_low;
+        last = s->cards[hi - 1].id_low;
 
-        if (id < first || id > last) {
+        if (want < first || want > last) {
             return 0;
         }
 
@@ -1119,19 +1360,21 @@ uco_snap_find_card_id(const uco_snap_t *s, uint64_t id, uint32_t *card)
             break;
         }
 
-        f = (double) (id - first) / (double) (last - first);
+        f = (double) (want - first) / (double) (last - first);
         mid = lo + (uint64_t) (f * (double) (hi - 1 - lo));
 
         if (mid > hi - 1) {
             mid = hi - 1;
         }
 
-        if (s->cards[mid].id == id) {
+        at = s->cards[mid].id_low;
+
+        if (at == want) {
             *card = (uint32_t) mid;
             return 1;
         }
 
-        if (s->cards[mid].id < id) {
+        if (at < want) {
             lo = mid + 1;
 
         } else {
@@ -1141,13 +1384,14 @@ uco_snap_find_card_id(const uco_snap_t *s, uint64_t id, uint32_t *card)
 
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
+        at = s->cards[mid].id_low;
 
-        if (s->cards[mid].id == id) {
+        if (at == want) {
             *card = (uint32_t) mid;
             return 1;
         }
 
-        if (s->cards[mid].id < id) {
+        if (at < want) {
             lo = mid + 1;
 
         } else {
@@ -1162,53 +1406,72 @@ uco_snap_find_card_id(const uco_snap_t *s, uint64_t id, uint32_t *card)
 /*
  * Through a bound delta (uco_snap_lookup() in uco_snap.h): its
  * identifier tables first, then the base's.  Every identifier of a card
- * in the overlay is in the delta's tables, so a base identifier that
- * leads to such a card was removed or moved away.
+ * in the overlay is in the delta's tables, so a base identifier of a
+ * card the delta overrides was removed or moved away: unknown.  The
+ * overrides are base card indices, a small sorted array that stays
+ * cached, so a base hit costs its slot alone, as without a delta.
  */
 
-const uco_snap_card_t *
+int
 uco_snap_lookup_delta(const uco_snap_t *s,
-    const uint8_t key[UCO_SNAP_KEY_LEN])
+    const uint8_t key[UCO_SNAP_KEY_LEN], uco_snap_ref_t *ref)
 {
-    uint32_t                i, j;
-    const uco_snap_t       *b;
-    const uco_snap_card_t  *c;
+    const uco_snap_t  *b;
 
-    if (uco_snap_find_card(s, key, &i)) {
-        c = &s->cards[i];
-        return c->status != UCO_CARD_DELETED ? c : NULL;
+    ref->snap = NULL;
+
+    if (uco_snap_find_card(s, key, &ref->card, &ref->summary)) {
+        if (ref->summary == UCO_SNAP_SUM_TOMBSTONE) {
+            return 0;
+        }
+
+        ref->snap = s;
+        __builtin_prefetch(&s->cards[ref->card]);
+        return 1;
     }
 
     b = s->under;
 
-    if (b == NULL || !uco_snap_find_card(b, key, &i)
-        || uco_snap_find_card_id(s, b->cards[i].id, &j))
+    if (b == NULL || !uco_snap_find_card(b, key, &ref->card, &ref->summary)
+        || uco_snap_overridden(s, ref->card))
     {
-        return NULL;
+        return 0;
     }
 
-    return &b->cards[i];
+    ref->snap = b;
+    __builtin_prefetch(&b->cards[ref->card]);
+
+    return 1;
 }
 
 
 /* kind=token: the overlay's record of a card wins over the base's */
 
-const uco_snap_card_t *
-uco_snap_lookup_id(const uco_snap_t *s, uint64_t id)
+int
+uco_snap_lookup_id(const uco_snap_t *s, uint64_t id, uco_snap_ref_t *ref)
 {
-    uint32_t                i;
-    const uco_snap_card_t  *c;
+    const uco_snap_t  *f;
 
-    if (uco_snap_find_card_id(s, id, &i)) {
-        c = &s->cards[i];
-        return c->status != UCO_CARD_DELETED ? c : NULL;
+    ref->snap = NULL;
+    f = s;
+
+    if (!uco_snap_find_card_id(s, id, &ref->card)) {
+        f = s->under;
+
+        if (f == NULL || !uco_snap_find_card_id(f, id, &ref->card)) {
+            return 0;
+        }
     }
 
-    if (s->under != NULL && uco_snap_find_card_id(s->under, id, &i)) {
-        return &s->under->cards[i];
+    ref->summary = f->cards[ref->card].summary;
+
+    if (ref->summary == UCO_SNAP_SUM_TOMBSTONE) {
+        return 0;
     }
 
-    return NULL;
+    ref->snap = f;
+
+    return 1;
 }
 
 
@@ -1411,10 +1674,11 @@ uco_snap_better(const uco_snap_programme_t *a, uint64_t da,
 
 void
 uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
-    const uco_snap_card_t *card, const uco_snap_when_t *w, int64_t amount,
+    const uco_snap_ref_t *card, const uco_snap_when_t *w, int64_t amount,
     uco_snap_result_t *res)
 {
-    uint64_t                     d, best_d, categories, first, end;
+    uint32_t                     sum, expires, kind;
+    uint64_t                     d, best_d, categories, first, end, set;
     uco_reason_e                 reason;
     const uco_snap_programme_t  *pr, *best, *last;
 
@@ -1422,12 +1686,15 @@ uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
     res->discount = 0;
     res->reason = UCO_REASON_NONE;
 
-    if (card == NULL) {
+    if (card == NULL || card->snap == NULL) {
         res->decision = UCO_DECISION_CARD_UNKNOWN;
         return;
     }
 
-    switch (card->status) {
+    /* the slot's summary: the card record is not read */
+    sum = card->summary;
+
+    switch (UCO_SNAP_SUM_STATUS(sum)) {
     case UCO_CARD_ACTIVE:
         break;
     case UCO_CARD_BLOCKED:
@@ -1441,14 +1708,23 @@ uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
         return;
     }
 
-    if (w->day > card->valid_until) {
+    /* expired from this day on; the same as day > valid_until */
+    expires = sum & UCO_SNAP_SUM_OPEN;
+
+    if (expires != UCO_SNAP_SUM_OPEN && w->day >= (int32_t) expires) {
         res->decision = UCO_DECISION_CARD_EXPIRED;
         return;
     }
 
+    set = UCO_SNAP_SUM_SET(sum);
+
+    if (set == UCO_SNAP_SUM_ESCAPE) {
+        set = uco_snap_overflow_set(card->snap, card->card);
+    }
+
     /* checked by validation; checked again so a lookup stays in bounds */
-    categories = card->category_set < s->ncategory_sets
-                 ? s->category_sets[card->category_set] : 0;
+    categories = set < s->ncategory_sets ? s->category_sets[set] : 0;
+    kind = UCO_SNAP_SUM_KIND(sum);
 
     reason = UCO_REASON_NO_PROGRAMME;
     best = NULL;
@@ -1464,7 +1740,7 @@ uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
     last = s->programmes + end;
 
     for (pr = s->programmes + (first < end ? first : end); pr < last; pr++) {
-        if (pr->card_kind != 0 && pr->card_kind != card->kind) {
+        if (pr->card_kind != 0 && pr->card_kind != kind) {
             if (reason < UCO_REASON_CARD_KIND) {
                 reason = UCO_REASON_CARD_KIND;
             }
@@ -1515,6 +1791,76 @@ uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
 }
 
 
+/*
+ * A card's summary.  The validity as the first day the card is expired,
+ * valid_until + 1, clamped to 0 .. 0xffff, 0xffff meaning never: on
+ * every day from 1970-01-01 (0) to 2149-06-05 (65534) "day >= expires"
+ * says what "day > valid_until" says, for any valid_until (open-ended,
+ * before 1970 or after 2149 included).  A set at or past the escape is
+ * the escape; the writer puts the set into the overflow section.
+ */
+
+uint32_t
+uco_snap_summary(int32_t valid_until, unsigned status, unsigned kind,
+    uint32_t set)
+{
+    int64_t  expires;
+
+    expires = (int64_t) valid_until + 1;
+
+    if (expires < 0) {
+        expires = 0;
+
+    } else if (expires > UCO_SNAP_SUM_OPEN) {
+        expires = UCO_SNAP_SUM_OPEN;
+    }
+
+    if (set > UCO_SNAP_SUM_ESCAPE) {
+        set = UCO_SNAP_SUM_ESCAPE;
+    }
+
+    return (uint32_t) expires | (status & 7) << 16
+           | (uint32_t) (kind == UCO_CARD_NON_FINANCIAL) << 19 | set << 20;
+}
+
+
+/* the set of an escape: a binary search of the file's overflow */
+
+static uint64_t
+uco_snap_overflow_set(const uco_snap_t *s, uint32_t card)
+{
+    uint64_t  i;
+
+    if (s->noverflow == 0) {
+        return UINT64_MAX;
+    }
+
+    i = uco_snap_last_le(&s->overflow[0].card,
+                         sizeof(uco_snap_set_overflow_t), s->noverflow,
+                         card);
+
+    return s->overflow[i].card == card ? s->overflow[i].set : UINT64_MAX;
+}
+
+
+/* a card's category set index (UINT64_MAX: none, a hostile file) */
+
+uint64_t
+uco_snap_card_set(const uco_snap_ref_t *card)
+{
+    uint64_t  set;
+
+    if (card->snap == NULL) {
+        return UINT64_MAX;
+    }
+
+    set = UCO_SNAP_SUM_SET(card->summary);
+
+    return set == UCO_SNAP_SUM_ESCAPE
+           ? uco_snap_overflow_set(card->snap, card->card) : set;
+}
+
+
 /* writer */
 
 static int
@@ -1533,7 +1879,11 @@ uco_snap_section_sizes(const uco_snap_counts_t *c,
         || c->programmes > UCO_SNAP_MAX_RECORDS
         || c->terminals > UCO_SNAP_MAX_RECORDS
         || c->certs > UCO_SNAP_MAX_RECORDS
-        || c->category_sets > UCO_SNAP_MAX_CATEGORY_SETS)
+        || c->category_sets > UCO_SNAP_MAX_CATEGORY_SETS
+        || c->set_overflow > c->cards
+        || c->id_runs > c->cards
+        || (c->id_runs == 0) != (c->cards == 0)
+        || c->overrides > c->cards)
     {
         return UCO_SNAP_EINVAL;
     }
@@ -1555,6 +1905,9 @@ uco_snap_section_sizes(const uco_snap_counts_t *c,
     count[UCO_SNAP_SEC_CATEGORY_SETS] = c->category_sets;
     count[UCO_SNAP_SEC_SHORT_IDENTS] = uco_snap_capacity(nshort);
     count[UCO_SNAP_SEC_CERTS] = c->certs;
+    count[UCO_SNAP_SEC_SET_OVERFLOW] = c->set_overflow;
+    count[UCO_SNAP_SEC_ID_RUNS] = c->id_runs;
+    count[UCO_SNAP_SEC_OVERRIDES] = c->overrides;
 
     for (id = 0; id <= UCO_SNAP_SEC_LAST; id++) {
         size[id] = count[id] * uco_snap_record_size[id];
@@ -1607,7 +1960,7 @@ uco_snap_size_header(const uco_snap_counts_t *c, uint64_t header)
 int
 uco_snap_init(void *buf, size_t size, const uco_snap_counts_t *c)
 {
-    if (size != uco_snap_size(c)) {
+    if (size != uco_snap_size(c) || c->overrides != 0) {
         return UCO_SNAP_EINVAL;
     }
 
@@ -1695,6 +2048,7 @@ uco_snap_layout(void *buf, size_t size, const uco_snap_counts_t *c,
     for (n = 0; n < count[UCO_SNAP_SEC_IDENTS]; n++) {
         memset(idents[n].key, 0, UCO_SNAP_KEY_LEN);
         idents[n].card = UCO_SNAP_EMPTY;
+        idents[n].summary = 0;
     }
 
     short_idents = (uco_snap_short_ident_t *)
@@ -1703,6 +2057,7 @@ uco_snap_layout(void *buf, size_t size, const uco_snap_counts_t *c,
     for (n = 0; n < count[UCO_SNAP_SEC_SHORT_IDENTS]; n++) {
         memset(short_idents[n].key, 0, sizeof(short_idents[n].key));
         short_idents[n].card = UCO_SNAP_EMPTY;
+        short_idents[n].summary = 0;
     }
 
     return UCO_SNAP_OK;
@@ -1724,17 +2079,102 @@ uco_snap_section(void *buf, unsigned id)
 }
 
 
+/* the counts of a writer's sorted cards: records, id runs, overflow */
+
+void
+uco_snap_cards_count(const uco_snap_card_in_t *cards, uint64_t n,
+    uco_snap_counts_t *c)
+{
+    uint64_t  i;
+
+    c->cards = n;
+    c->id_runs = 0;
+    c->set_overflow = 0;
+
+    for (i = 0; i < n; i++) {
+        c->id_runs += i == 0 || cards[i - 1].id >> 32 != cards[i].id >> 32;
+        c->set_overflow += cards[i].summary != UCO_SNAP_SUM_TOMBSTONE
+                           && UCO_SNAP_SUM_SET(cards[i].summary)
+                              == UCO_SNAP_SUM_ESCAPE;
+    }
+}
+
+
 /*
- * Into the table the key's shape picks.  At least one slot of each is
- * left free so that every miss terminates (validation refuses a table
- * without one).
+ * The cards into a laid-out file, before any identifier (a slot copies
+ * its card's summary): records, id runs and overflow entries, with the
+ * counts uco_snap_cards_count() gave.  Ids strictly ascending.
+ */
+
+int
+uco_snap_cards_put(void *buf, const uco_snap_card_in_t *cards)
+{
+    uint64_t                  i, n, nruns, nover;
+    uco_snap_card_t          *c;
+    uco_snap_header_t        *h;
+    uco_snap_id_run_t        *runs;
+    uco_snap_set_overflow_t  *over;
+
+    h = buf;
+    n = h->sections[UCO_SNAP_SEC_CARDS - 1].count;
+    c = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
+    runs = uco_snap_section(buf, UCO_SNAP_SEC_ID_RUNS);
+    over = uco_snap_section(buf, UCO_SNAP_SEC_SET_OVERFLOW);
+    nruns = 0;
+    nover = 0;
+
+    for (i = 0; i < n; i++) {
+        if (i > 0 && cards[i - 1].id >= cards[i].id) {
+            return UCO_SNAP_EINVAL;
+        }
+
+        if (i == 0 || cards[i - 1].id >> 32 != cards[i].id >> 32) {
+            if (nruns == h->sections[UCO_SNAP_SEC_ID_RUNS - 1].count) {
+                return UCO_SNAP_EINVAL;
+            }
+
+            runs[nruns].high = (uint32_t) (cards[i].id >> 32);
+            runs[nruns++].first = (uint32_t) i;
+        }
+
+        c[i].id_low = (uint32_t) cards[i].id;
+        c[i].summary = cards[i].summary;
+
+        if (cards[i].summary != UCO_SNAP_SUM_TOMBSTONE
+            && UCO_SNAP_SUM_SET(cards[i].summary) == UCO_SNAP_SUM_ESCAPE)
+        {
+            if (nover == h->sections[UCO_SNAP_SEC_SET_OVERFLOW - 1].count
+                || cards[i].set < UCO_SNAP_SUM_ESCAPE)
+            {
+                return UCO_SNAP_EINVAL;
+            }
+
+            over[nover].card = (uint32_t) i;
+            over[nover++].set = cards[i].set;
+        }
+    }
+
+    if (nruns != h->sections[UCO_SNAP_SEC_ID_RUNS - 1].count
+        || nover != h->sections[UCO_SNAP_SEC_SET_OVERFLOW - 1].count)
+    {
+        return UCO_SNAP_EINVAL;
+    }
+
+    return UCO_SNAP_OK;
+}
+
+
+/*
+ * Into the table the key's shape picks, with the card's summary (the
+ * cards are in).  At least one slot of each is left free so that every
+ * miss terminates (validation refuses a table without one).
  */
 
 int
 uco_snap_ident_add(void *buf, const uint8_t key[UCO_SNAP_KEY_LEN],
     uint32_t card)
 {
-    uint32_t                 word;
+    uint32_t                 word, sum;
     uint64_t                 i, n, cap;
     uco_snap_ident_t        *t;
     uco_snap_header_t       *h;
@@ -1748,6 +2188,14 @@ uco_snap_ident_add(void *buf, const uint8_t key[UCO_SNAP_KEY_LEN],
         return UCO_SNAP_EINVAL;
     }
 
+    /* an identifier of a tombstone: the writer's bug */
+    sum = ((uco_snap_card_t *) uco_snap_section(buf, UCO_SNAP_SEC_CARDS))
+              [card].summary;
+
+    if (sum == UCO_SNAP_SUM_TOMBSTONE) {
+        return UCO_SNAP_EINVAL;
+    }
+
     if (uco_snap_key_is_short(key)) {
         st = uco_snap_section(buf, UCO_SNAP_SEC_SHORT_IDENTS);
         cap = h->sections[UCO_SNAP_SEC_SHORT_IDENTS - 1].count;
@@ -1758,6 +2206,7 @@ uco_snap_ident_add(void *buf, const uint8_t key[UCO_SNAP_KEY_LEN],
             if (st[i].card == UCO_SNAP_EMPTY) {
                 memcpy(st[i].key, key + 1, 8);
                 st[i].card = word;
+                st[i].summary = sum;
                 return UCO_SNAP_OK;
             }
 
@@ -1783,6 +2232,7 @@ uco_snap_ident_add(void *buf, const uint8_t key[UCO_SNAP_KEY_LEN],
         if (t[i].card == UCO_SNAP_EMPTY) {
             memcpy(t[i].key, key, UCO_SNAP_KEY_LEN);
             t[i].card = card;
+            t[i].summary = sum;
             return UCO_SNAP_OK;
         }
 

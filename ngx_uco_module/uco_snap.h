@@ -17,10 +17,10 @@
 #define UCO_SNAP_MAGIC          "UCOSNAP\0"
 /* a delta overlay over a base snapshot (docs/snapshot-format.md) */
 #define UCO_SNAP_DELTA_MAGIC    "UCODELT\0"
-#define UCO_SNAP_VERSION        3
+#define UCO_SNAP_VERSION        4
 #define UCO_SNAP_BYTE_ORDER     0x01020304u
 #define UCO_SNAP_ALIGN          64
-#define UCO_SNAP_NSECTIONS      8
+#define UCO_SNAP_NSECTIONS      11
 #define UCO_SNAP_EMPTY          0xffffffffu
 #define UCO_SNAP_KEY_LEN        16
 #define UCO_SNAP_TERMINAL_LEN   32
@@ -28,6 +28,20 @@
 /* a short identifier slot holds the card index in 28 bits */
 #define UCO_SNAP_MAX_CARDS      0x0fffffffu
 #define UCO_SNAP_MAX_CATEGORY_SETS  65536
+
+/*
+ * The card summary (uco_snap_card_t.summary, and a copy in every
+ * identifier slot of the card): bits 0..15 the first day the card is
+ * expired, bits 16..18 the status, bit 19 the kind (0 bank, 1
+ * non-financial), bits 20..31 the category set, or the escape: the set
+ * is in the overflow section.  docs/snapshot-format.md.
+ */
+#define UCO_SNAP_SUM_OPEN       0xffffu     /* expires: never */
+#define UCO_SNAP_SUM_STATUS(s)  (((s) >> 16) & 7)
+#define UCO_SNAP_SUM_KIND(s)    ((((s) >> 19) & 1) + 1)
+#define UCO_SNAP_SUM_SET(s)     ((s) >> 20)
+#define UCO_SNAP_SUM_ESCAPE     0xfffu
+#define UCO_SNAP_SUM_TOMBSTONE  0u
 
 /* the name of generation g inside the snapshot directory */
 #define UCO_SNAP_FILE_PREFIX    "snap-"
@@ -66,7 +80,10 @@ enum {
     UCO_SNAP_SEC_CATEGORY_SETS,
     UCO_SNAP_SEC_SHORT_IDENTS,
     UCO_SNAP_SEC_CERTS,
-    UCO_SNAP_SEC_LAST = UCO_SNAP_SEC_CERTS
+    UCO_SNAP_SEC_SET_OVERFLOW,
+    UCO_SNAP_SEC_ID_RUNS,
+    UCO_SNAP_SEC_OVERRIDES,
+    UCO_SNAP_SEC_LAST = UCO_SNAP_SEC_OVERRIDES
 };
 
 /* the identifier kinds stored in snapshots (key byte 0) */
@@ -168,14 +185,30 @@ typedef struct {
     uco_snap_section_t  sections[UCO_SNAP_NSECTIONS];
 } uco_snap_header_t;
 
-/* 16 bytes: four to a cache line */
+/*
+ * 8 bytes: the low half of the card id (the high half from the id runs)
+ * and the card's summary.  Sorted by id.
+ */
 typedef struct {
-    uint64_t  id;
-    int32_t   valid_until;      /* days since 1970-01-01, inclusive */
-    uint16_t  category_set;     /* index into the category sets */
-    uint8_t   status;
-    uint8_t   kind;
+    uint32_t  id_low;
+    uint32_t  summary;          /* UCO_SNAP_SUM_*; 0: a delta's tombstone */
 } uco_snap_card_t;
+
+/*
+ * The high halves of the card ids: cards first .. the next run's first
+ * - 1 have ids high << 32 | id_low.  Sorted; one run while every id is
+ * below 2^32.
+ */
+typedef struct {
+    uint32_t  high;
+    uint32_t  first;            /* index of the run's first card */
+} uco_snap_id_run_t;
+
+/* the category set of a card whose summary holds the escape */
+typedef struct {
+    uint32_t  card;             /* index into cards, sorted, unique */
+    uint32_t  set;              /* UCO_SNAP_SUM_ESCAPE or more */
+} uco_snap_set_overflow_t;
 
 /*
  * Identifiers: two open-addressing tables with linear probing, at most
@@ -183,15 +216,19 @@ typedef struct {
  * zero (a social number of up to 14 digits) lives in the short table,
  * every other key in the long one; the short slot keeps bytes 1..8 and
  * byte 0 in the top 4 bits of the card word, so both are lossless.
+ * Each slot carries its card's summary: the decision needs the slot
+ * alone.
  */
 typedef struct {
     uint8_t   key[UCO_SNAP_KEY_LEN];
     uint32_t  card;             /* index into cards or UCO_SNAP_EMPTY */
+    uint32_t  summary;          /* the card's */
 } uco_snap_ident_t;
 
 typedef struct {
     uint8_t   key[8];           /* key bytes 1..8 */
     uint32_t  card;             /* key[0] << 28 | card, or UCO_SNAP_EMPTY */
+    uint32_t  summary;          /* the card's */
 } uco_snap_short_ident_t;
 
 /*
@@ -276,6 +313,9 @@ struct uco_snap_s {
     const uint64_t                *category_sets;
     const uco_snap_short_ident_t  *short_idents;
     const uco_snap_cert_t         *certs;
+    const uco_snap_set_overflow_t *overflow;
+    const uco_snap_id_run_t       *runs;
+    const uint32_t                *overrides;   /* a delta's, sorted */
     uint64_t                       ncards;
     uint64_t                       nidents;         /* table capacity */
     uint64_t                       npartners;
@@ -284,6 +324,9 @@ struct uco_snap_s {
     uint64_t                       ncategory_sets;
     uint64_t                       nshort_idents;   /* table capacity */
     uint64_t                       ncerts;
+    uint64_t                       noverflow;
+    uint64_t                       nruns;
+    uint64_t                       noverrides;
     const uco_snap_delta_t        *delta;   /* NULL: a base snapshot */
     const uco_snap_t              *under;   /* a bound delta's base */
 };
@@ -294,6 +337,8 @@ typedef struct {
     uint64_t   pos;             /* bytes hashed, then records checked */
     uint64_t   used;            /* occupied identifier slots seen */
     uint64_t   short_used;      /* occupied short identifier slots */
+    uint64_t   run;             /* the id run of the card checked */
+    uint64_t   escapes;         /* cards whose set is in the overflow */
     int        phase;
 } uco_snap_verify_t;
 
@@ -302,6 +347,16 @@ typedef struct {
     uint8_t   weekday;          /* 0 = Monday */
     uint8_t   hour;             /* 0 .. 23 */
 } uco_snap_when_t;
+
+/*
+ * A card found: the file whose card table holds it (a delta or its
+ * base), its index there and its summary.  snap NULL: no card.
+ */
+typedef struct {
+    const uco_snap_t            *snap;
+    uint32_t                     card;
+    uint32_t                     summary;
+} uco_snap_ref_t;
 
 typedef struct {
     uco_decision_e               decision;
@@ -326,7 +381,18 @@ typedef struct {
     uint64_t  short_idents;
     uint64_t  long_idents;
     uint64_t  certs;
+    uint64_t  set_overflow;     /* cards with a set index >= the escape */
+    uint64_t  id_runs;          /* uco_snap_id_runs() of the card ids */
+    uint64_t  overrides;        /* a delta: base cards it overrides */
 } uco_snap_counts_t;
+
+
+/* a card as a writer has it: sorted by id into uco_snap_cards_put() */
+typedef struct {
+    uint64_t  id;
+    uint32_t  summary;          /* uco_snap_summary(), 0 a tombstone */
+    uint32_t  set;              /* the category set, even past the escape */
+} uco_snap_card_in_t;
 
 
 const char *uco_snap_strerror(int rc);
@@ -351,16 +417,19 @@ int uco_snap_unhex(const char *value, size_t len, uint8_t *out);
 void uco_snap_key_hashpan(const uint8_t hash[32],
     uint8_t key[UCO_SNAP_KEY_LEN]);
 int uco_snap_find_card(const uco_snap_t *s,
-    const uint8_t key[UCO_SNAP_KEY_LEN], uint32_t *card);
+    const uint8_t key[UCO_SNAP_KEY_LEN], uint32_t *card, uint32_t *summary);
 int uco_snap_find_card_id(const uco_snap_t *s, uint64_t id,
     uint32_t *card);
+static inline uint64_t uco_snap_card_id(const uco_snap_t *s, uint32_t card);
 /* cards through a bound delta and its base; a base alone as well */
-static inline const uco_snap_card_t *uco_snap_lookup(const uco_snap_t *s,
-    const uint8_t key[UCO_SNAP_KEY_LEN]);
-const uco_snap_card_t *uco_snap_lookup_delta(const uco_snap_t *s,
-    const uint8_t key[UCO_SNAP_KEY_LEN]);
-const uco_snap_card_t *uco_snap_lookup_id(const uco_snap_t *s,
-    uint64_t id);
+static inline int uco_snap_lookup(const uco_snap_t *s,
+    const uint8_t key[UCO_SNAP_KEY_LEN], uco_snap_ref_t *ref);
+int uco_snap_lookup_delta(const uco_snap_t *s,
+    const uint8_t key[UCO_SNAP_KEY_LEN], uco_snap_ref_t *ref);
+int uco_snap_lookup_id(const uco_snap_t *s, uint64_t id,
+    uco_snap_ref_t *ref);
+/* the id of a card found: a read of its card record */
+static inline uint64_t uco_snap_ref_id(const uco_snap_ref_t *ref);
 const uco_snap_partner_t *uco_snap_find_partner(const uco_snap_t *s,
     uint64_t id);
 int uco_snap_terminal_allowed(const uco_snap_t *s,
@@ -370,8 +439,11 @@ const uco_snap_partner_t *uco_snap_find_cert(const uco_snap_t *s,
 
 /* the decision */
 void uco_snap_when(int64_t local_seconds, uco_snap_when_t *w);
+uint32_t uco_snap_summary(int32_t valid_until, unsigned status,
+    unsigned kind, uint32_t set);
+uint64_t uco_snap_card_set(const uco_snap_ref_t *card);
 void uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
-    const uco_snap_card_t *card, const uco_snap_when_t *w, int64_t amount,
+    const uco_snap_ref_t *card, const uco_snap_when_t *w, int64_t amount,
     uco_snap_result_t *res);
 const char *uco_snap_decision_name(uco_decision_e d);
 const char *uco_snap_reason_name(uco_reason_e r);
@@ -384,6 +456,11 @@ size_t uco_snap_delta_size(const uco_snap_counts_t *c);
 int uco_snap_init_delta(void *buf, size_t size, const uco_snap_counts_t *c,
     const uco_snap_delta_t *d);
 void *uco_snap_section(void *buf, unsigned id);
+/* the cards' records, id runs and set overflow: counts, then the file */
+void uco_snap_cards_count(const uco_snap_card_in_t *cards, uint64_t n,
+    uco_snap_counts_t *c);
+int uco_snap_cards_put(void *buf, const uco_snap_card_in_t *cards);
+/* after the cards: the slot takes the card's summary */
 int uco_snap_ident_add(void *buf, const uint8_t key[UCO_SNAP_KEY_LEN],
     uint32_t card);
 int uco_snap_seal(void *buf, uint64_t generation, uint64_t build_time,
@@ -412,18 +489,77 @@ int uco_ctl_check(const void *p, size_t len);
 /*
  * Inline, so that a base alone (no delta: under is NULL) costs one test
  * more than uco_snap_find_card() and no call: the path of every request.
+ * The decision needs the slot's summary only; the card record (for the
+ * card's id, after the decision) is fetched meanwhile.
  */
 
-static inline const uco_snap_card_t *
-uco_snap_lookup(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN])
+static inline int
+uco_snap_lookup(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
+    uco_snap_ref_t *ref)
 {
-    uint32_t  i;
-
     if (s->under == NULL) {
-        return uco_snap_find_card(s, key, &i) ? &s->cards[i] : NULL;
+        if (!uco_snap_find_card(s, key, &ref->card, &ref->summary)) {
+            ref->snap = NULL;
+            return 0;
+        }
+
+        ref->snap = s;
+        __builtin_prefetch(&s->cards[ref->card]);
+        return 1;
     }
 
-    return uco_snap_lookup_delta(s, key);
+    return uco_snap_lookup_delta(s, key, ref);
+}
+
+
+/*
+ * The last of n > 0 sorted u32 fields, stride bytes apart from *first,
+ * that is at most key (the first one when none is): a binary search
+ * without a branch on the comparison.
+ */
+
+static inline uint64_t
+uco_snap_last_le(const uint32_t *first, size_t stride, uint64_t n,
+    uint32_t key)
+{
+    uint64_t  lo, half;
+
+    lo = 0;
+
+    while (n > 1) {
+        half = n / 2;
+        lo = *(const uint32_t *) ((const uint8_t *) first
+                                  + (lo + half) * stride) <= key
+             ? lo + half : lo;
+        n -= half;
+    }
+
+    return lo;
+}
+
+
+/* the high half of the id from the card's run: one run, or a search */
+
+static inline uint64_t
+uco_snap_card_id(const uco_snap_t *s, uint32_t card)
+{
+    uint64_t  r;
+
+    if (card >= s->ncards || s->nruns == 0) {
+        return 0;
+    }
+
+    r = uco_snap_last_le(&s->runs[0].first, sizeof(uco_snap_id_run_t),
+                         s->nruns, card);
+
+    return (uint64_t) s->runs[r].high << 32 | s->cards[card].id_low;
+}
+
+
+static inline uint64_t
+uco_snap_ref_id(const uco_snap_ref_t *ref)
+{
+    return ref->snap != NULL ? uco_snap_card_id(ref->snap, ref->card) : 0;
 }
 
 #endif /* UCO_SNAP_H */

@@ -1,12 +1,13 @@
 /*
  * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
  *
- * Tables to snapshot.  Counts come first, in the same REPEATABLE READ
- * transaction as the COPY streams, so that the file can be sized and
- * mapped before any row arrives and rows go straight into it: no copy
- * of the data is held in memory.  Every row is checked; anything that
- * cannot be represented is a build error and the last good snapshot
- * stays published.
+ * Tables to snapshot.  Counts and the cards come first, in the same
+ * REPEATABLE READ transaction as the COPY streams, so that the file can
+ * be sized and mapped before the other rows arrive and they go straight
+ * into it.  The cards are held in memory (16 bytes a card) until their
+ * identifiers are in: their id runs and set overflow size the file too.
+ * Every row is checked; anything that cannot be represented is a build
+ * error and the last good snapshot stays published.
  */
 
 #include <stdio.h>
@@ -29,7 +30,7 @@
 
 /*
  * In the order the server reads them, which is mostly id order: the
- * loader sorts the 16-byte records in the file only when they are not,
+ * loader sorts the 16-byte records in memory only when they are not,
  * where ORDER BY made the server sort 10 million joined rows (tens of
  * seconds, spilling to disk).
  */
@@ -89,6 +90,7 @@ static int pl_build_copy(pl_build_t *b, pl_pg_t *pg, const char *what,
     const char *sql, int nfields, pl_pg_row_pt row, uint64_t expect);
 static long pl_build_ms(const struct timespec *since);
 static int pl_build_row(pl_build_t *b, uint64_t count, const char *what);
+static int pl_build_cards(pl_build_t *b, pl_pg_t *pg);
 static int pl_build_card(void *data, char **f);
 static int pl_build_ident(void *data, char **f);
 static int pl_build_family(pl_build_t *b, pl_pg_t *pg);
@@ -135,6 +137,8 @@ pl_build_free(pl_build_t *b)
 
     pl_build_category_free(b);
     pl_build_card_ids_free(b);
+    free(b->cards);
+    free(b->category_sets);
 
     if (b->mark.snapshot != b->synced.snapshot) {
         free(b->mark.snapshot);
@@ -275,30 +279,35 @@ pl_build_count(pl_build_t *b, pl_pg_t *pg)
         return PL_ERR;
     }
 
-    return PL_OK;
+    return pl_build_cards(b, pg);
 }
 
 
-int
-pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size)
+/*
+ * The cards into memory, sorted: the file's size depends on their id
+ * runs and on how many name a set past the summary's escape.
+ */
+
+static int
+pl_build_cards(pl_build_t *b, pl_pg_t *pg)
 {
     int              rc;
     struct timespec  t0;
 
-    rc = uco_snap_init(buf, size, &b->counts);
-    if (rc != UCO_SNAP_OK) {
-        pl_error(b, PL_EDATA, "snapshot layout: %s", uco_snap_strerror(rc));
+    free(b->cards);
+    free(b->category_sets);
+    b->cards = malloc((b->counts.cards ? b->counts.cards : 1)
+                      * sizeof(uco_snap_card_in_t));
+    b->category_sets = malloc((b->counts.category_sets
+                               ? b->counts.category_sets : 1)
+                              * sizeof(uint64_t));
+    b->ncategory_sets = 0;
+
+    if (b->cards == NULL || b->category_sets == NULL) {
+        pl_error(b, PL_EDATA, "out of memory for %llu cards",
+                 (unsigned long long) b->counts.cards);
         return PL_ERR;
     }
-
-    b->buf = buf;
-    b->cards = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
-    b->partners = uco_snap_section(buf, UCO_SNAP_SEC_PARTNERS);
-    b->programmes = uco_snap_section(buf, UCO_SNAP_SEC_PROGRAMMES);
-    b->terminals = uco_snap_section(buf, UCO_SNAP_SEC_TERMINALS);
-    b->certs = uco_snap_section(buf, UCO_SNAP_SEC_CERTS);
-    b->category_sets = uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS);
-    b->ncategory_sets = 0;
 
     pl_build_category_free(b);
 
@@ -317,8 +326,6 @@ pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size)
         return PL_ERR;
     }
 
-    /* cards before identifiers, partners before their ranges */
-
     b->cards_sorted = 1;
 
     rc = pl_build_copy(b, pg, "cards", PL_BUILD_SQL_CARDS, 5,
@@ -333,11 +340,50 @@ pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size)
     }
 
     if (rc == PL_OK) {
-        pl_build_card_ids(b);
-        rc = pl_build_copy(b, pg, "identifiers", PL_BUILD_SQL_IDENTS, 3,
-                           pl_build_ident, b->counts.idents);
-        pl_build_card_ids_free(b);
+        uco_snap_cards_count(b->cards, b->counts.cards, &b->counts);
     }
+
+    return rc;
+}
+
+
+int
+pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size)
+{
+    int  rc;
+
+    rc = uco_snap_init(buf, size, &b->counts);
+    if (rc != UCO_SNAP_OK) {
+        pl_error(b, PL_EDATA, "snapshot layout: %s", uco_snap_strerror(rc));
+        return PL_ERR;
+    }
+
+    b->buf = buf;
+    b->partners = uco_snap_section(buf, UCO_SNAP_SEC_PARTNERS);
+    b->programmes = uco_snap_section(buf, UCO_SNAP_SEC_PROGRAMMES);
+    b->terminals = uco_snap_section(buf, UCO_SNAP_SEC_TERMINALS);
+    b->certs = uco_snap_section(buf, UCO_SNAP_SEC_CERTS);
+
+    if (b->ncategory_sets != 0) {
+        memcpy(uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS),
+               b->category_sets, b->ncategory_sets * sizeof(uint64_t));
+    }
+
+    /* cards before identifiers, partners before their ranges */
+
+    rc = uco_snap_cards_put(buf, b->cards);
+    if (rc != UCO_SNAP_OK) {
+        pl_error(b, PL_EDATA, "cards: %s", uco_snap_strerror(rc));
+        return PL_ERR;
+    }
+
+    pl_build_card_ids(b);
+    rc = pl_build_copy(b, pg, "identifiers", PL_BUILD_SQL_IDENTS, 3,
+                       pl_build_ident, b->counts.idents);
+    pl_build_card_ids_free(b);
+
+    free(b->cards);
+    b->cards = NULL;
 
     if (rc != PL_OK
         || pl_build_family(b, pg) != PL_OK)
@@ -563,9 +609,10 @@ pl_build_row(pl_build_t *b, uint64_t count, const char *what)
 static int
 pl_build_card(void *data, char **f)
 {
-    uint64_t          cats;
-    pl_build_t       *b;
-    uco_snap_card_t  *c;
+    uint16_t             set;
+    uint64_t             cats;
+    pl_build_t          *b;
+    uco_snap_card_in_t  *c;
 
     b = data;
 
@@ -584,10 +631,11 @@ pl_build_card(void *data, char **f)
         b->cards_sorted = 0;
     }
 
-    if (pl_build_category_set(b, cats, &c->category_set) != PL_OK) {
+    if (pl_build_category_set(b, cats, &set) != PL_OK) {
         return PL_ERR;
     }
 
+    pl_build_card_set(c, set);
     b->n++;
 
     return PL_OK;
@@ -595,13 +643,13 @@ pl_build_card(void *data, char **f)
 
 
 /*
- * A row of PL_BUILD_SQL_CARD_ROWS into a card record, all but its
- * category set: the holder's categories are returned for the caller to
- * map.
+ * A row of PL_BUILD_SQL_CARD_ROWS into a card, all but its category set:
+ * the holder's categories are returned for the caller to map and give
+ * to pl_build_card_set().
  */
 
 int
-pl_build_card_row(pl_build_t *b, char **f, uco_snap_card_t *c,
+pl_build_card_row(pl_build_t *b, char **f, uco_snap_card_in_t *c,
     uint64_t *categories)
 {
     int      kind, status;
@@ -631,11 +679,10 @@ pl_build_card_row(pl_build_t *b, char **f, uco_snap_card_t *c,
         return PL_ERR;
     }
 
-    memset(c, 0, sizeof(uco_snap_card_t));
     c->id = (uint64_t) id;
-    c->valid_until = (int32_t) days;
-    c->status = (uint8_t) status;
-    c->kind = (uint8_t) kind;
+    c->summary = uco_snap_summary((int32_t) days, (unsigned) status,
+                                  (unsigned) kind, 0);
+    c->set = 0;
 
     /* the bit pattern of the bigint */
     *categories = (uint64_t) cats;
@@ -1147,8 +1194,7 @@ pl_build_card_ids_free(pl_build_t *b)
 static int
 pl_build_card_index(pl_build_t *b, uint64_t id, uint32_t *index)
 {
-    uint64_t    d;
-    uco_snap_t  s;
+    uint64_t  d, lo, hi, mid;
 
     if (b->card_at != NULL) {
         d = id - b->cards[0].id;
@@ -1163,11 +1209,26 @@ pl_build_card_index(pl_build_t *b, uint64_t id, uint32_t *index)
         return PL_OK;
     }
 
-    memset(&s, 0, sizeof(uco_snap_t));
-    s.cards = b->cards;
-    s.ncards = b->counts.cards;
+    lo = 0;
+    hi = b->counts.cards;
 
-    return uco_snap_find_card_id(&s, id, index) ? PL_OK : PL_ERR;
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (b->cards[mid].id == id) {
+            *index = (uint32_t) mid;
+            return PL_OK;
+        }
+
+        if (b->cards[mid].id < id) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return PL_ERR;
 }
 
 
@@ -1246,7 +1307,7 @@ pl_build_sort_cards(pl_build_t *b)
 {
     uint64_t  i;
 
-    qsort(b->cards, b->counts.cards, sizeof(uco_snap_card_t),
+    qsort(b->cards, b->counts.cards, sizeof(uco_snap_card_in_t),
           pl_build_card_cmp);
 
     /* the primary key makes ids unique; a duplicate would be a bug */
@@ -1265,7 +1326,7 @@ pl_build_sort_cards(pl_build_t *b)
 static int
 pl_build_card_cmp(const void *a, const void *b)
 {
-    const uco_snap_card_t  *x, *y;
+    const uco_snap_card_in_t  *x, *y;
 
     x = a;
     y = b;

@@ -65,12 +65,12 @@ typedef struct {
 
     /* while filling */
     void                   *buf;
-    uco_snap_card_t        *cards;
+    uco_snap_card_in_t     *cards;      /* read, sorted, then freed */
     uco_snap_partner_t     *partners;
     uco_snap_cert_t        *certs;
     uco_snap_programme_t   *programmes;
     uco_snap_terminal_t    *terminals;
-    uint64_t               *category_sets;
+    uint64_t               *category_sets;      /* the file's, in use */
     uint64_t                ncategory_sets;
     uint64_t               *category_keys;      /* mask -> set, by hash */
     uint32_t               *category_index;     /* set + 1, 0 = free */
@@ -87,7 +87,7 @@ pl_build_t *pl_build_new(volatile sig_atomic_t *stop);
 void pl_build_free(pl_build_t *b);
 int pl_build_mark(pl_build_t *b, pl_pg_t *pg);
 int pl_build_count(pl_build_t *b, pl_pg_t *pg);
-int pl_build_card_row(pl_build_t *b, char **f, uco_snap_card_t *c,
+int pl_build_card_row(pl_build_t *b, char **f, uco_snap_card_in_t *c,
     uint64_t *categories);
 int pl_build_fill(pl_build_t *b, pl_pg_t *pg, void *buf, size_t size);
 int pl_build_fill_family(pl_build_t *b, pl_pg_t *pg, void *buf);
@@ -97,5 +97,15 @@ int pl_build_seal(pl_build_t *b, uint64_t generation);
 void pl_build_accept(pl_build_t *b);
 void pl_build_resync(pl_build_t *b, pl_build_mark_t *m);
 int pl_build_changed(pl_build_t *b, pl_pg_t *pg, int *changed);
+
+
+/* a card of pl_build_card_row() gets its category set */
+static inline void
+pl_build_card_set(uco_snap_card_in_t *c, uint32_t set)
+{
+    c->set = set;
+    c->summary |= (set < UCO_SNAP_SUM_ESCAPE ? set : UCO_SNAP_SUM_ESCAPE)
+                  << 20;
+}
 
 #endif /* PL_BUILD_H */

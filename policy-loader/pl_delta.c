@@ -98,6 +98,7 @@ pl_delta_free(pl_delta_t *d)
     free(d->ids);
     free(d->holders);
     free(d->cards);
+    free(d->overrides);
     free(d->idents);
     free(d->sets);
     free(d->set_keys);
@@ -199,7 +200,7 @@ pl_delta_resume(pl_delta_t *d, pl_publish_t *pub, uint64_t gen)
     }
 
     for (i = 0; i < n; i++) {
-        ids[i] = s.cards[i].id;
+        ids[i] = uco_snap_card_id(&s, (uint32_t) i);
     }
 
     munmap(map, len);
@@ -610,12 +611,12 @@ pl_delta_merge(pl_delta_t *d)
 static int
 pl_delta_rows(pl_delta_t *d, pl_pg_t *pg)
 {
-    int                rc;
-    char              *sql;
-    uco_snap_card_t   *cards;
+    int                  rc;
+    char                *sql;
+    uco_snap_card_in_t  *cards;
 
     if (d->cards_cap < d->nids) {
-        cards = realloc(d->cards, d->nids * sizeof(uco_snap_card_t));
+        cards = realloc(d->cards, d->nids * sizeof(uco_snap_card_in_t));
         if (cards == NULL) {
             pl_error(d, PL_ENOMEM, "delta: out of memory");
             return PL_ERR;
@@ -684,9 +685,10 @@ failed:
 static int
 pl_delta_card(void *data, char **f)
 {
-    uint64_t          cats;
-    pl_delta_t       *d;
-    uco_snap_card_t   c;
+    uint16_t             set;
+    uint64_t             cats;
+    pl_delta_t          *d;
+    uco_snap_card_in_t   c;
 
     d = data;
     d->build->err = 0;
@@ -703,10 +705,11 @@ pl_delta_card(void *data, char **f)
         return PL_ERR;
     }
 
-    if (pl_delta_set(d, cats, &c.category_set) != PL_OK) {
+    if (pl_delta_set(d, cats, &set) != PL_OK) {
         return PL_ERR;
     }
 
+    pl_build_card_set(&c, set);
     d->cards[d->ncards++] = c;
 
     return PL_OK;
@@ -716,13 +719,13 @@ pl_delta_card(void *data, char **f)
 static void
 pl_delta_tombstones(pl_delta_t *d, uint64_t below)
 {
-    uco_snap_card_t  *c;
+    uco_snap_card_in_t  *c;
 
     while (d->ncards < d->nids && d->ids[d->ncards] < below) {
         c = &d->cards[d->ncards];
-        memset(c, 0, sizeof(uco_snap_card_t));
         c->id = d->ids[d->ncards++];
-        c->status = UCO_CARD_DELETED;
+        c->summary = UCO_SNAP_SUM_TOMBSTONE;
+        c->set = 0;
         d->deleted++;
     }
 }
@@ -851,8 +854,12 @@ pl_delta_family_copy(void *buf, const void *live)
 
 
 /*
- * With buf NULL: the counts of cards, identifiers and sets.  Else the
- * overlay into buf: cards, sets, identifiers by the card's index.
+ * With buf NULL: the counts of cards, identifiers, sets and overrides
+ * (the base indices of the overlay's cards the base has, ascending as
+ * the ids are).  Else the overlay into buf: cards, sets, overrides,
+ * identifiers by the card's index.  Every identifier of every overlay
+ * card is here (pl_delta_rows() reads them by card), which is what lets
+ * a base identifier of an overridden card be unknown.
  */
 
 static int
@@ -860,11 +867,29 @@ pl_delta_fill(pl_delta_t *d, void *buf, uco_snap_counts_t *c)
 {
     int                rc;
     size_t             i;
+    uint32_t           j, *o;
     uint64_t          *hit;
     pl_delta_ident_t  *e;
 
     if (buf == NULL) {
-        c->cards = d->ncards;
+        o = realloc(d->overrides, (d->ncards ? d->ncards : 1)
+                                  * sizeof(uint32_t));
+        if (o == NULL) {
+            pl_error(d, PL_ENOMEM, "delta: out of memory");
+            return PL_ERR;
+        }
+
+        d->overrides = o;
+        d->noverrides = 0;
+
+        for (i = 0; i < d->ncards; i++) {
+            if (uco_snap_find_card_id(&d->base, d->cards[i].id, &j)) {
+                d->overrides[d->noverrides++] = j;
+            }
+        }
+
+        uco_snap_cards_count(d->cards, d->ncards, c);
+        c->overrides = d->noverrides;
         c->idents = d->nidents;
         c->category_sets = d->nsets;
         c->short_idents = 0;
@@ -880,8 +905,14 @@ pl_delta_fill(pl_delta_t *d, void *buf, uco_snap_counts_t *c)
 
     /* an empty overlay (a new base, nothing since) has no array yet */
     if (d->ncards != 0) {
-        memcpy(uco_snap_section(buf, UCO_SNAP_SEC_CARDS), d->cards,
-               d->ncards * sizeof(uco_snap_card_t));
+        rc = uco_snap_cards_put(buf, d->cards);
+        if (rc != UCO_SNAP_OK) {
+            pl_error(d, PL_EDATA, "delta: cards: %s", uco_snap_strerror(rc));
+            return PL_ERR;
+        }
+
+        memcpy(uco_snap_section(buf, UCO_SNAP_SEC_OVERRIDES), d->overrides,
+               d->noverrides * sizeof(uint32_t));
     }
 
     memcpy(uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS), d->sets,

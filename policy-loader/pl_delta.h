@@ -56,9 +56,11 @@ typedef struct {
     size_t             nholders;
     size_t             holders_cap;
     int                family_changed;
-    uco_snap_card_t   *cards;       /* per ids[] after the merge */
+    uco_snap_card_in_t *cards;      /* per ids[] after the merge */
     size_t             ncards;
     size_t             cards_cap;
+    uint32_t          *overrides;   /* base indices of the overlay's cards */
+    size_t             noverrides;
     size_t             deleted;
     pl_delta_ident_t  *idents;
     size_t             nidents;

@@ -28,7 +28,8 @@ static void pl_inspect_delta(const uco_snap_t *s, FILE *out);
 
 static const char  *pl_inspect_sections[UCO_SNAP_SEC_LAST + 1] = {
     "?", "cards", "idents", "partners", "programmes", "terminals",
-    "category_sets", "short_idents", "certificates"
+    "category_sets", "short_idents", "certificates", "set_overflow",
+    "id_runs", "overrides"
 };
 
 
@@ -190,7 +191,7 @@ pl_inspect_counts(const uco_snap_t *s, FILE *out)
             "short_idents: %llu\nshort_ident_slots: %llu\n"
             "category_sets: %llu\n"
             "partners: %llu\nprogrammes: %llu\nterminals: %llu\n"
-            "certificates: %llu\n",
+            "certificates: %llu\nset_overflow: %llu\nid_runs: %llu\n",
             (unsigned long long) s->ncards,
             (unsigned long long) (used + short_used),
             (unsigned long long) s->nidents,
@@ -200,7 +201,9 @@ pl_inspect_counts(const uco_snap_t *s, FILE *out)
             (unsigned long long) s->npartners,
             (unsigned long long) s->nprogrammes,
             (unsigned long long) s->nterminals,
-            (unsigned long long) s->ncerts);
+            (unsigned long long) s->ncerts,
+            (unsigned long long) s->noverflow,
+            (unsigned long long) s->nruns);
 }
 
 
@@ -221,7 +224,7 @@ pl_inspect_delta(const uco_snap_t *s, FILE *out)
     deleted = 0;
 
     for (i = 0; i < s->ncards; i++) {
-        deleted += s->cards[i].status == UCO_CARD_DELETED;
+        deleted += s->cards[i].summary == UCO_SNAP_SUM_TOMBSTONE;
     }
 
     fprintf(out, "base_generation: %llu\nbase_size: %llu\nbase_checksum: ",
@@ -232,7 +235,9 @@ pl_inspect_delta(const uco_snap_t *s, FILE *out)
         fprintf(out, "%02x", s->delta->base_checksum[i]);
     }
 
-    fprintf(out, "\ndeleted_cards: %llu\ndelta_partners: %s\n",
+    fprintf(out, "\ndeleted_cards: %llu\noverridden_base_cards: %llu\n"
+            "delta_partners: %s\n",
             (unsigned long long) deleted,
+            (unsigned long long) s->noverrides,
             (s->delta->flags & UCO_SNAP_DELTA_PARTNERS) ? "own" : "base's");
 }

@@ -33,7 +33,7 @@ CONF
 
 # header: generation at 32, checksum at 56 (32 bytes); the delta record
 # follows the 344-byte header: base generation at 344, checksum at 360
-my ($GEN, $SUM, $BASE_GEN, $BASE_SUM) = (32, 56, 344, 360);
+my ($GEN, $SUM, $BASE_GEN, $BASE_SUM) = (32, 56, 440, 456);
 
 sub answers {
     return map {

@@ -18,7 +18,7 @@ use warnings;
 use Digest::SHA qw(sha256);
 use Getopt::Long qw(GetOptions);
 
-my $HEADER_SIZE = 88 + 8 * 32;
+my $HEADER_SIZE = 88 + 11 * 32;
 my $FIXED_TIME = 1767225600;    # 2026-01-01T00:00:00Z
 
 # kind => [description, sub (bytes) -> bytes]; "good" (the input with

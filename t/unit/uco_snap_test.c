@@ -20,9 +20,20 @@
 #define SOCIAL_LONG  "56000000000000000042"
 
 
+#define CARD(id, until, set, status, kind)                                  \
+    ((uco_snap_card_in_t) { id, uco_snap_summary(until, status, kind, set), \
+                            set })
+
+
+static uint8_t *layout(uco_snap_counts_t *counts,
+    const uco_snap_card_in_t *cards, size_t *size);
 static void many_value(size_t i, uint32_t *x, char v[65]);
-static const uco_snap_card_t *lookup(const uco_snap_t *s,
-    uco_id_kind_e kind, const char *v);
+static const uco_snap_t *lookup(const uco_snap_t *s, uco_id_kind_e kind,
+    const char *v, uint32_t *card);
+static const uco_snap_t *lookup_id(const uco_snap_t *s, uint64_t id,
+    uint32_t *card);
+static void summaries(const uco_snap_t *s);
+static int escapes(void);
 static uint8_t *build_delta(const uint8_t *base, size_t base_len,
     size_t *len, int bad);
 static void delta(const uint8_t *base, size_t base_len);
@@ -31,31 +42,49 @@ static int key_kind(uco_id_kind_e kind, size_t len);
 static int keys(void);
 
 
+/* a zeroed file for counts with these cards in (NULL: not a base) */
+
+static uint8_t *
+layout(uco_snap_counts_t *counts, const uco_snap_card_in_t *cards,
+    size_t *size)
+{
+    uint8_t  *buf;
+
+    uco_snap_cards_count(cards, counts->cards, counts);
+    *size = uco_snap_size(counts);
+    buf = calloc(1, *size);
+
+    if (buf == NULL || uco_snap_init(buf, *size, counts) != UCO_SNAP_OK
+        || uco_snap_cards_put(buf, cards) != UCO_SNAP_OK)
+    {
+        free(buf);
+        return NULL;
+    }
+
+    return buf;
+}
+
+
 static uint8_t *
 build(size_t *len)
 {
     uint8_t               *buf, key[UCO_SNAP_KEY_LEN];
     size_t                 size, i;
-    uco_snap_card_t       *c;
     uco_snap_partner_t    *p;
     uco_snap_terminal_t   *t;
     uco_snap_programme_t  *pr;
     uint64_t              *cs;
-    uco_snap_counts_t      counts = { 3, 4, 2, 3, 2, 3, 1, 3, 0 };
+    uco_snap_counts_t      counts = { 3, 4, 2, 3, 2, 3, 1, 3, 0, 0, 0, 0 };
+    uco_snap_card_in_t     c[3];
 
-    size = uco_snap_size(&counts);
-    buf = calloc(1, size);
-    if (buf == NULL || uco_snap_init(buf, size, &counts) != UCO_SNAP_OK) {
+    c[0] = CARD(10, 20000, 0, UCO_CARD_ACTIVE, UCO_CARD_BANK);
+    c[1] = CARD(11, 20000, 1, UCO_CARD_BLOCKED, UCO_CARD_BANK);
+    c[2] = CARD(12, 20000, 2, UCO_CARD_ACTIVE, UCO_CARD_NON_FINANCIAL);
+
+    buf = layout(&counts, c, &size);
+    if (buf == NULL) {
         return NULL;
     }
-
-    c = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
-    c[0] = (uco_snap_card_t) { 10, 20000, 0, UCO_CARD_ACTIVE,
-                               UCO_CARD_BANK };
-    c[1] = (uco_snap_card_t) { 11, 20000, 1, UCO_CARD_BLOCKED,
-                               UCO_CARD_BANK };
-    c[2] = (uco_snap_card_t) { 12, 20000, 2, UCO_CARD_ACTIVE,
-                               UCO_CARD_NON_FINANCIAL };
 
     cs = uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS);
     cs[0] = 0x1;
@@ -140,38 +169,51 @@ many_value(size_t i, uint32_t *x, char v[65])
 static int
 many(void)
 {
-    int                 good;
-    char                v[65];
-    size_t              size, i;
-    uint8_t            *buf, key[UCO_SNAP_KEY_LEN];
-    uint32_t            card, x;
-    uco_snap_t          s;
-    uco_snap_card_t    *c;
-    uco_snap_counts_t   counts = { 5000, 5000, 0, 0, 0, 1, 2500, 2500, 0 };
+    int                  good;
+    char                 v[65];
+    size_t               size, i;
+    uint8_t             *buf, key[UCO_SNAP_KEY_LEN];
+    uint32_t             card, sum, x;
+    uco_snap_t           s;
+    uco_snap_card_t     *cf;
+    uco_snap_counts_t    counts = { 5000, 5000, 0, 0, 0, 1, 2500, 2500, 0,
+                                    0, 0, 0 };
+    uco_snap_card_in_t  *c;
 
-    size = uco_snap_size(&counts);
-    buf = calloc(1, size);
-    if (buf == NULL || uco_snap_init(buf, size, &counts) != UCO_SNAP_OK) {
+    c = calloc(5000, sizeof(uco_snap_card_in_t));
+    if (c == NULL) {
+        return 0;
+    }
+
+    /*
+     * Gaps and a jump: interpolation must not be fooled; ids past 2^32
+     * in two more runs of the high half.
+     */
+    for (i = 0; i < 5000; i++) {
+        c[i] = CARD((i + 1) * 3 + (i >= 2500 ? 1000000 : 0)
+                    + (i >= 3000 ? 1ULL << 32 : 0)
+                    + (i >= 4000 ? 1ULL << 40 : 0),
+                    30000, 0, UCO_CARD_ACTIVE, UCO_CARD_BANK);
+    }
+
+    buf = layout(&counts, c, &size);
+    if (buf == NULL || counts.id_runs != 3) {
+        free(c);
         free(buf);
         return 0;
     }
 
-    c = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
     x = 12345;
 
     for (i = 0; i < 10000; i++) {
         many_value(i, &x, v);
 
         if (i < 5000) {
-            /* gaps and a jump: interpolation must not be fooled */
-            c[i].id = (i + 1) * 3 + (i >= 2500 ? 1000000 : 0);
-            c[i].status = UCO_CARD_ACTIVE;
-            c[i].kind = UCO_CARD_BANK;
-
             if (uco_snap_key(i % 2 ? UCO_ID_HASHPAN : UCO_ID_SOCIAL, v,
                              strlen(v), key) != UCO_SNAP_OK
                 || uco_snap_ident_add(buf, key, (uint32_t) i) != UCO_SNAP_OK)
             {
+                free(c);
                 free(buf);
                 return 0;
             }
@@ -192,23 +234,34 @@ many(void)
                      key);
 
         if (i < 5000) {
-            good = uco_snap_find_card(&s, key, &card) && card == i
+            good = uco_snap_find_card(&s, key, &card, &sum) && card == i
+                   && sum == c[i].summary
+                   && uco_snap_card_id(&s, card) == c[i].id
                    && uco_snap_find_card_id(&s, c[i].id, &card) && card == i
-                   && !uco_snap_find_card_id(&s, c[i].id + 1, &card);
+                   && !uco_snap_find_card_id(&s, c[i].id + 1, &card)
+                   && !uco_snap_find_card_id(&s, c[i].id + (1ULL << 48),
+                                             &card);
 
         } else {
-            good = !uco_snap_find_card(&s, key, &card);
+            good = !uco_snap_find_card(&s, key, &card, &sum);
         }
     }
 
     good = good && !uco_snap_find_card_id(&s, 0, &card)
            && !uco_snap_find_card_id(&s, UINT64_MAX, &card);
 
-    /* cards out of id order are refused */
-    c[7].id = c[9].id;
+    /* cards out of id order are refused, in a run and across runs */
+    cf = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
+    cf[7].id_low = cf[9].id_low;
+    good = good && uco_snap_seal(buf, 1, 1, 1) == UCO_SNAP_OK
+           && uco_snap_check(&s, buf, size) == UCO_SNAP_ERECORD;
+    cf[7].id_low = (uint32_t) c[7].id;
+    ((uco_snap_id_run_t *) uco_snap_section(buf, UCO_SNAP_SEC_ID_RUNS))[2]
+        .high = 1;
     good = good && uco_snap_seal(buf, 1, 1, 1) == UCO_SNAP_OK
            && uco_snap_check(&s, buf, size) == UCO_SNAP_ERECORD;
 
+    free(c);
     free(buf);
 
     return good;
@@ -220,7 +273,7 @@ decide(const uco_snap_t *s, const char *hashpan, int64_t amount,
     int64_t when, uco_snap_result_t *res)
 {
     uint8_t                    key[UCO_SNAP_KEY_LEN];
-    uint32_t                   card;
+    uco_snap_ref_t             card;
     uco_snap_when_t            w;
     const uco_snap_partner_t  *p;
 
@@ -234,10 +287,8 @@ decide(const uco_snap_t *s, const char *hashpan, int64_t amount,
     }
 
     uco_snap_when(when, &w);
-    uco_snap_decide(s, p,
-                    uco_snap_find_card(s, key, &card) ? &s->cards[card]
-                                                      : NULL,
-                    &w, amount, res);
+    (void) uco_snap_lookup(s, key, &card);
+    uco_snap_decide(s, p, &card, &w, amount, res);
     return 0;
 }
 
@@ -330,16 +381,41 @@ keys(void)
 }
 
 
-static const uco_snap_card_t *
-lookup(const uco_snap_t *s, uco_id_kind_e kind, const char *v)
-{
-    uint8_t  key[UCO_SNAP_KEY_LEN];
+/* the file that has the card (NULL: unknown), its index in *card */
 
-    if (uco_snap_key(kind, v, strlen(v), key) != UCO_SNAP_OK) {
+static const uco_snap_t *
+lookup(const uco_snap_t *s, uco_id_kind_e kind, const char *v,
+    uint32_t *card)
+{
+    uint8_t         key[UCO_SNAP_KEY_LEN];
+    uco_snap_ref_t  ref;
+
+    if (uco_snap_key(kind, v, strlen(v), key) != UCO_SNAP_OK
+        || !uco_snap_lookup(s, key, &ref))
+    {
         return NULL;
     }
 
-    return uco_snap_lookup(s, key);
+    *card = ref.card;
+
+    return ref.snap;
+}
+
+
+/* the card of id (NULL: unknown), its index in *card */
+
+static const uco_snap_t *
+lookup_id(const uco_snap_t *s, uint64_t id, uint32_t *card)
+{
+    uco_snap_ref_t  ref;
+
+    if (!uco_snap_lookup_id(s, id, &ref)) {
+        return NULL;
+    }
+
+    *card = ref.card;
+
+    return ref.snap;
 }
 
 
@@ -347,18 +423,22 @@ lookup(const uco_snap_t *s, uco_id_kind_e kind, const char *v)
  * A delta over build()'s generation 7: card 11 unblocked into a new
  * category set, with a new identifier; card 12 lost both of its
  * identifiers ("0042" moved to the new card 13); card 14 was created
- * and deleted (a tombstone).  Card 10 is only in the base.
+ * and deleted (a tombstone).  Card 10 is only in the base.  Cards 11 and
+ * 12 override base cards 1 and 2.  bad: 1 a tombstone with a kind, 2
+ * sets that are not the base's, 3 an identifier of the tombstone, 4 an
+ * override missing, 5 a base card overridden that the overlay lacks.
  */
 
 static uint8_t *
 build_delta(const uint8_t *base, size_t base_len, size_t *len, int bad)
 {
-    uint8_t            *buf, key[UCO_SNAP_KEY_LEN];
-    size_t              size;
-    uint64_t           *cs;
-    uco_snap_card_t    *c;
-    uco_snap_delta_t    d;
-    uco_snap_counts_t   counts = { 4, 4, 0, 0, 0, 4, 3, 1, 0 };
+    uint8_t             *buf, key[UCO_SNAP_KEY_LEN];
+    size_t               size;
+    uint32_t            *o;
+    uint64_t            *cs;
+    uco_snap_delta_t     d;
+    uco_snap_counts_t    counts = { 4, 4, 0, 0, 0, 4, 3, 1, 0, 0, 0, 2 };
+    uco_snap_card_in_t   c[4];
 
     memset(&d, 0, sizeof(d));
     d.base_generation = 7;
@@ -366,26 +446,31 @@ build_delta(const uint8_t *base, size_t base_len, size_t *len, int bad)
     memcpy(d.base_checksum, ((const uco_snap_header_t *) base)->checksum,
            32);
 
+    c[0] = CARD(11, 20000, 3, UCO_CARD_ACTIVE, UCO_CARD_BANK);
+    c[1] = CARD(12, 20000, 2, UCO_CARD_ACTIVE, UCO_CARD_NON_FINANCIAL);
+    c[2] = CARD(13, 20000, 0, UCO_CARD_ACTIVE, UCO_CARD_BANK);
+    c[3] = (uco_snap_card_in_t) { 14, UCO_SNAP_SUM_TOMBSTONE, 0 };
+
+    uco_snap_cards_count(c, 4, &counts);
+    counts.overrides = bad == 4 ? 1 : 2;
     size = uco_snap_delta_size(&counts);
     buf = calloc(1, size);
     if (buf == NULL
-        || uco_snap_init_delta(buf, size, &counts, &d) != UCO_SNAP_OK)
+        || uco_snap_init_delta(buf, size, &counts, &d) != UCO_SNAP_OK
+        || uco_snap_cards_put(buf, c) != UCO_SNAP_OK)
     {
+        free(buf);
         return NULL;
     }
 
-    c = uco_snap_section(buf, UCO_SNAP_SEC_CARDS);
-    c[0] = (uco_snap_card_t) { 11, 20000, 3, UCO_CARD_ACTIVE,
-                               UCO_CARD_BANK };
-    c[1] = (uco_snap_card_t) { 12, 20000, 2, UCO_CARD_ACTIVE,
-                               UCO_CARD_NON_FINANCIAL };
-    c[2] = (uco_snap_card_t) { 13, 20000, 0, UCO_CARD_ACTIVE,
-                               UCO_CARD_BANK };
-    c[3] = (uco_snap_card_t) { 14, 0, 0, UCO_CARD_DELETED, 0 };
-
     if (bad == 1) {
-        c[3].kind = UCO_CARD_BANK;
+        ((uco_snap_card_t *) uco_snap_section(buf, UCO_SNAP_SEC_CARDS))[3]
+            .summary = 1u << 19;
     }
+
+    o = uco_snap_section(buf, UCO_SNAP_SEC_OVERRIDES);
+    o[0] = bad == 5 ? 0 : 1;
+    o[1] = 2;
 
     cs = uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS);
     cs[0] = 0x1;
@@ -400,9 +485,25 @@ build_delta(const uint8_t *base, size_t base_len, size_t *len, int bad)
         || uco_snap_key(UCO_ID_SOCIAL, "0042", 4, key) != UCO_SNAP_OK
         || uco_snap_ident_add(buf, key, 2) != UCO_SNAP_OK
         || uco_snap_key(UCO_ID_SOCIAL, "1313", 4, key) != UCO_SNAP_OK
-        || uco_snap_ident_add(buf, key, bad == 3 ? 3 : 2) != UCO_SNAP_OK
-        || uco_snap_seal(buf, 8, 1700000001, 100) != UCO_SNAP_OK)
+        || uco_snap_ident_add(buf, key, 2) != UCO_SNAP_OK)
     {
+        free(buf);
+        return NULL;
+    }
+
+    /* the writer refuses it; a hostile file could still hold it */
+    if (bad == 3) {
+        if (uco_snap_ident_add(buf, key, 3) != UCO_SNAP_EINVAL) {
+            free(buf);
+            return NULL;
+        }
+
+        ((uco_snap_short_ident_t *)
+             uco_snap_section(buf, UCO_SNAP_SEC_SHORT_IDENTS))[0].card =
+            (uint32_t) UCO_ID_SOCIAL << 28 | 3;
+    }
+
+    if (uco_snap_seal(buf, 8, 1700000001, 100) != UCO_SNAP_OK) {
         free(buf);
         return NULL;
     }
@@ -417,12 +518,14 @@ delta(const uint8_t *base, size_t base_len)
 {
     size_t              len;
     uint8_t            *buf, *bad;
+    uint32_t            i;
     uco_snap_t          b, s, u;
-    uco_snap_counts_t   fam = { 1, 1, 1, 0, 0, 1, 0, 0, 0 };
+    uco_snap_ref_t      ref;
+    uco_snap_counts_t   fam = { 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0 };
     uco_snap_delta_t    d;
     uco_snap_result_t   res;
     uco_snap_when_t     w;
-    uint8_t             one[4096];
+    uint8_t             one[4096], key[UCO_SNAP_KEY_LEN];
 
     buf = build_delta(base, base_len, &len, 0);
     ok(buf != NULL, "delta builds");
@@ -436,43 +539,47 @@ delta(const uint8_t *base, size_t base_len)
        && s.npartners == 0, "valid delta passes on its own");
 
     u = s;
-    ok(lookup(&u, UCO_ID_HASHPAN, HASHPAN_A) == NULL
-       && lookup(&u, UCO_ID_SOCIAL, "777") != NULL
-       && uco_snap_lookup_id(&u, 14) == NULL,
+    ok(lookup(&u, UCO_ID_HASHPAN, HASHPAN_A, &i) == NULL
+       && lookup(&u, UCO_ID_SOCIAL, "777", &i) != NULL
+       && lookup_id(&u, 14, &i) == NULL,
        "an unbound delta sees its overlay only");
 
     ok(uco_snap_bind(&s, &b) == UCO_SNAP_OK && s.under == &b
        && s.npartners == 2 && uco_snap_find_partner(&s, 1001) != NULL,
        "bound to its base: the base's partners serve");
 
-    ok(lookup(&s, UCO_ID_HASHPAN, HASHPAN_A) == &b.cards[0],
+    ok(lookup(&s, UCO_ID_HASHPAN, HASHPAN_A, &i) == &b && i == 0,
        "a card only in the base: found through the base's table");
-    ok(lookup(&s, UCO_ID_HASHPAN, HASHPAN_B) == &s.cards[0]
-       && s.cards[0].status == UCO_CARD_ACTIVE
-       && s.category_sets[s.cards[0].category_set] == 0x4,
-       "a changed card: the overlay's record, a new category set");
-    ok(lookup(&s, UCO_ID_SOCIAL, "777") == &s.cards[0],
+    ok(uco_snap_lookup(&s, (uco_snap_key(UCO_ID_HASHPAN, HASHPAN_B, 64,
+                                         key), key), &ref)
+       && ref.snap == &s && ref.card == 0
+       && UCO_SNAP_SUM_STATUS(ref.summary) == UCO_CARD_ACTIVE
+       && s.category_sets[uco_snap_card_set(&ref)] == 0x4
+       && uco_snap_ref_id(&ref) == 11,
+       "a changed card: the overlay's summary, a new category set");
+    ok(lookup(&s, UCO_ID_SOCIAL, "777", &i) == &s && i == 0,
        "an identifier added to an existing card");
-    ok(lookup(&s, UCO_ID_SOCIAL, SOCIAL_LONG) == NULL,
+    ok(lookup(&s, UCO_ID_SOCIAL, SOCIAL_LONG, &i) == NULL,
        "an identifier removed: unknown, though the base has it");
-    ok(lookup(&s, UCO_ID_SOCIAL, "0042") == &s.cards[2]
-       && lookup(&s, UCO_ID_SOCIAL, "1313") == &s.cards[2],
+    ok(lookup(&s, UCO_ID_SOCIAL, "0042", &i) == &s && i == 2
+       && lookup(&s, UCO_ID_SOCIAL, "1313", &i) == &s && i == 2,
        "an identifier moved to a new card, and the new card's own");
-    ok(lookup(&s, UCO_ID_SOCIAL, "4242") == NULL,
+    ok(lookup(&s, UCO_ID_SOCIAL, "4242", &i) == NULL,
        "an identifier in neither: unknown");
-    ok(uco_snap_lookup_id(&s, 10) == &b.cards[0]
-       && uco_snap_lookup_id(&s, 11) == &s.cards[0]
-       && uco_snap_lookup_id(&s, 13) == &s.cards[2]
-       && uco_snap_lookup_id(&s, 14) == NULL
-       && uco_snap_lookup_id(&s, 15) == NULL,
+    ok(lookup_id(&s, 10, &i) == &b && i == 0
+       && lookup_id(&s, 11, &i) == &s && i == 0
+       && lookup_id(&s, 13, &i) == &s && i == 2
+       && lookup_id(&s, 14, &i) == NULL
+       && lookup_id(&s, 15, &i) == NULL,
        "by card id: overlay first, a tombstone is unknown");
-    ok(uco_snap_lookup_id(&b, 10) == &b.cards[0]
-       && lookup(&b, UCO_ID_SOCIAL, SOCIAL_LONG) == &b.cards[2],
+    ok(lookup_id(&b, 10, &i) == &b && i == 0
+       && lookup(&b, UCO_ID_SOCIAL, SOCIAL_LONG, &i) == &b && i == 2,
        "a base alone through the same calls");
 
     uco_snap_when(1704067200 + 10 * 3600, &w);
-    uco_snap_decide(&s, uco_snap_find_partner(&s, 1001),
-                    lookup(&s, UCO_ID_HASHPAN, HASHPAN_B), &w, -1, &res);
+    (void) uco_snap_lookup(&s, key, &ref);
+    uco_snap_decide(&s, uco_snap_find_partner(&s, 1001), &ref, &w, -1,
+                    &res);
     ok(res.decision == UCO_DECISION_ELIGIBLE && res.programme->id == 7,
        "a decision over delta and base");
 
@@ -504,6 +611,18 @@ delta(const uint8_t *base, size_t base_len)
        "an identifier of a deleted card refused");
     free(bad);
 
+    bad = build_delta(base, base_len, &len, 4);
+    ok(bad != NULL && uco_snap_check(&s, bad, len) == UCO_SNAP_OK
+       && uco_snap_bind(&s, &b) == UCO_SNAP_EBASE,
+       "an overlay card the base has, not in the overrides, refused");
+    free(bad);
+
+    bad = build_delta(base, base_len, &len, 5);
+    ok(bad != NULL && uco_snap_check(&s, bad, len) == UCO_SNAP_OK
+       && uco_snap_bind(&s, &b) == UCO_SNAP_EBASE,
+       "an override of a base card the overlay lacks refused");
+    free(bad);
+
     d.base_generation = 7;
     ok(uco_snap_delta_size(&fam) <= sizeof(one)
        && uco_snap_init_delta(one, uco_snap_delta_size(&fam), &fam, &d)
@@ -522,6 +641,154 @@ delta(const uint8_t *base, size_t base_len)
 }
 
 
+/*
+ * The summary's validity decides as valid_until did, on every day from
+ * 1970-01-01 to 2149-06-05, for dates in range, before 1970, past 2149
+ * and open-ended.
+ */
+
+static void
+summaries(const uco_snap_t *s)
+{
+    int                        good;
+    size_t                     i;
+    int32_t                    day;
+    uco_snap_ref_t             ref;
+    uco_snap_when_t            w;
+    uco_snap_result_t          res;
+    const uco_snap_partner_t  *p;
+
+    static const int32_t  until[] = {
+        INT32_MIN, -2, -1, 0, 1, 20000, 65533, 65534, 65535, 65536,
+        INT32_MAX
+    };
+
+    p = uco_snap_find_partner(s, 1001);
+    good = p != NULL;
+
+    for (i = 0; good && i < sizeof(until) / sizeof(until[0]); i++) {
+        ref.snap = s;
+        ref.card = 0;
+        ref.summary = uco_snap_summary(until[i], UCO_CARD_ACTIVE,
+                                       UCO_CARD_BANK, 0);
+
+        for (day = 0; good && day <= 65534; day++) {
+            w.day = day;
+            w.weekday = 0;
+            w.hour = 10;
+            uco_snap_decide(s, p, &ref, &w, -1, &res);
+            good = (res.decision == UCO_DECISION_CARD_EXPIRED)
+                   == (day > until[i]);
+        }
+    }
+
+    ok(good, "the summary's validity: as valid_until on every day to "
+       "2149-06-05");
+
+    ref.summary = uco_snap_summary(100, UCO_CARD_REPLACED,
+                                   UCO_CARD_NON_FINANCIAL, 4094);
+    ok(UCO_SNAP_SUM_STATUS(ref.summary) == UCO_CARD_REPLACED
+       && UCO_SNAP_SUM_KIND(ref.summary) == UCO_CARD_NON_FINANCIAL
+       && UCO_SNAP_SUM_SET(ref.summary) == 4094
+       && (ref.summary & 0xffff) == 101
+       && UCO_SNAP_SUM_SET(uco_snap_summary(100, UCO_CARD_ACTIVE,
+                                            UCO_CARD_BANK, 70000))
+          == UCO_SNAP_SUM_ESCAPE,
+       "summary fields");
+}
+
+
+/*
+ * 4 100 category sets: cards 1 and 3 name sets past the escape, found
+ * through the overflow section; a missing or unsorted entry is refused.
+ */
+
+static int
+escapes(void)
+{
+    int                        good;
+    size_t                     size, i;
+    uint8_t                   *buf, key[UCO_SNAP_KEY_LEN];
+    uint64_t                  *cs;
+    uco_snap_t                 s;
+    uco_snap_ref_t             ref;
+    uco_snap_when_t            w;
+    uco_snap_result_t          res;
+    uco_snap_partner_t        *p;
+    uco_snap_programme_t      *pr;
+    uco_snap_set_overflow_t   *o;
+    uco_snap_counts_t          counts = { 4, 4, 1, 1, 0, 4100, 4, 0, 0,
+                                          0, 0, 0 };
+    uco_snap_card_in_t         c[4];
+    static const char         *v[] = { "1", "2", "3", "4" };
+
+    c[0] = CARD(20, 30000, 5, UCO_CARD_ACTIVE, UCO_CARD_BANK);
+    c[1] = CARD(21, 30000, 4099, UCO_CARD_ACTIVE, UCO_CARD_BANK);
+    c[2] = CARD(22, 30000, 4094, UCO_CARD_ACTIVE, UCO_CARD_BANK);
+    c[3] = CARD(23, 30000, 4095, UCO_CARD_ACTIVE, UCO_CARD_BANK);
+
+    buf = layout(&counts, c, &size);
+    if (buf == NULL || counts.set_overflow != 2) {
+        free(buf);
+        return 0;
+    }
+
+    cs = uco_snap_section(buf, UCO_SNAP_SEC_CATEGORY_SETS);
+    for (i = 0; i < 4100; i++) {
+        cs[i] = i == 4099 ? 0x10 : 0x1;
+    }
+
+    p = uco_snap_section(buf, UCO_SNAP_SEC_PARTNERS);
+    p->id = 1;
+    p->status = UCO_PARTNER_ACTIVE;
+    p->auth = UCO_AUTH_API_KEY;
+    p->scopes = UCO_SCOPE_DISCOUNT;
+    p->programme_count = 1;
+    pr = uco_snap_section(buf, UCO_SNAP_SEC_PROGRAMMES);
+    *pr = (uco_snap_programme_t) { 9, 0x10, 1000, INT32_MIN, INT32_MAX,
+        UCO_DISCOUNT_PERCENT, 0, 0x7f, 0, 24, {0, 0, 0} };
+
+    for (i = 0; i < 4; i++) {
+        if (uco_snap_key(UCO_ID_SOCIAL, v[i], 1, key) != UCO_SNAP_OK
+            || uco_snap_ident_add(buf, key, (uint32_t) i) != UCO_SNAP_OK)
+        {
+            free(buf);
+            return 0;
+        }
+    }
+
+    good = uco_snap_seal(buf, 1, 1, 1) == UCO_SNAP_OK
+           && uco_snap_check(&s, buf, size) == UCO_SNAP_OK
+           && s.noverflow == 2;
+
+    w.day = 20000;
+    w.weekday = 0;
+    w.hour = 10;
+
+    for (i = 0; good && i < 4; i++) {
+        uco_snap_key(UCO_ID_SOCIAL, v[i], 1, key);
+        good = uco_snap_lookup(&s, key, &ref)
+               && uco_snap_card_set(&ref) == c[i].set;
+        uco_snap_decide(&s, &s.partners[0], &ref, &w, -1, &res);
+        good = good && res.decision == (i == 1 ? UCO_DECISION_ELIGIBLE
+                                               : UCO_DECISION_NOT_ELIGIBLE);
+    }
+
+    o = uco_snap_section(buf, UCO_SNAP_SEC_SET_OVERFLOW);
+    o[0] = o[1];
+    good = good && uco_snap_seal(buf, 1, 1, 1) == UCO_SNAP_OK
+           && uco_snap_check(&s, buf, size) == UCO_SNAP_ERECORD;
+    o[0].card = 2;
+    o[0].set = 4099;
+    good = good && uco_snap_seal(buf, 1, 1, 1) == UCO_SNAP_OK
+           && uco_snap_check(&s, buf, size) == UCO_SNAP_ERECORD;
+
+    free(buf);
+
+    return good;
+}
+
+
 int
 main(void)
 {
@@ -529,7 +796,7 @@ main(void)
     size_t              len, i, bad;
     uint8_t            *buf, *copy, k1[UCO_SNAP_KEY_LEN];
     uint8_t             k2[UCO_SNAP_KEY_LEN];
-    uint32_t            card;
+    uint32_t            card, sum;
     uco_snap_t          s;
     uco_snap_when_t     w;
     uco_snap_verify_t   v;
@@ -579,11 +846,11 @@ main(void)
         64, k1);
     uco_snap_key(UCO_ID_HASHPAN, HASHPAN_A, 64, k2);
     ok(memcmp(k1, k2, sizeof(k1)) == 0, "hashpan case-insensitive");
-    ok(uco_snap_find_card(&s, k1, &card) && card == 0, "hashpan found");
+    ok(uco_snap_find_card(&s, k1, &card, &sum) && card == 0, "hashpan found");
     uco_snap_key(UCO_ID_SOCIAL, "0042", 4, k1);
-    ok(uco_snap_find_card(&s, k1, &card) && card == 2, "social found");
+    ok(uco_snap_find_card(&s, k1, &card, &sum) && card == 2, "social found");
     uco_snap_key(UCO_ID_SOCIAL, "42", 2, k1);
-    ok(!uco_snap_find_card(&s, k1, &card), "unknown social not found");
+    ok(!uco_snap_find_card(&s, k1, &card, &sum), "unknown social not found");
     ok(uco_snap_ident_add(buf, k2, 0) == UCO_SNAP_EEXIST,
        "duplicate identifier refused");
 
@@ -594,19 +861,24 @@ main(void)
     ok(uco_snap_ident_add(buf, k1, 1) == UCO_SNAP_EEXIST,
        "duplicate short identifier refused");
     k1[0] = 3;
-    ok(uco_snap_key_is_short(k1) && !uco_snap_find_card(&s, k1, &card),
+    ok(uco_snap_key_is_short(k1) && !uco_snap_find_card(&s, k1, &card, &sum),
        "same short bytes of another kind not found");
     uco_snap_key(UCO_ID_SOCIAL, SOCIAL_LONG, 20, k1);
-    ok(!uco_snap_key_is_short(k1) && uco_snap_find_card(&s, k1, &card)
+    ok(!uco_snap_key_is_short(k1) && uco_snap_find_card(&s, k1, &card, &sum)
        && card == 2, "20-digit social found in the long table");
     uco_snap_key(UCO_ID_SOCIAL, "56000000000000000043", 20, k1);
-    ok(!uco_snap_find_card(&s, k1, &card), "unknown long social not found");
+    ok(!uco_snap_find_card(&s, k1, &card, &sum),
+       "unknown long social not found");
     uco_snap_key(UCO_ID_SOCIAL, "99999999999999", 14, k1);
     uco_snap_key(UCO_ID_SOCIAL, "560000000000001", 15, k2);
     ok(uco_snap_key_is_short(k1) && !uco_snap_key_is_short(k2),
        "14 digits are short, a 15th non-zero digit long");
 
     delta(buf, len);
+    uco_snap_check(&s, buf, len);
+    summaries(&s);
+    ok(escapes(), "sets past the summary's escape: through the overflow "
+       "section, which validation checks");
 
     ok(many(), "5000 identifiers all found, 5000 unknown ones not; cards "
        "by id; cards out of order refused");
@@ -684,13 +956,32 @@ main(void)
        == 0 && strcmp(uco_snap_strerror(-5), "unknown error") == 0,
        "strerror");
 
-    /* records pointing outside their sections */
+    /* records pointing outside their sections; slot and card differ */
     memcpy(copy, buf, len);
     uco_snap_open(&s, copy, len);
-    ((uco_snap_card_t *) s.cards)[1].category_set = 3;
+    sum = (s.cards[1].summary & 0xfffff) | 3u << 20;
+    ((uco_snap_card_t *) s.cards)[1].summary = sum;
+    for (i = 0; i < s.nidents; i++) {
+        if (s.idents[i].card == 1) {
+            ((uco_snap_ident_t *) s.idents)[i].summary = sum;
+        }
+    }
     uco_snap_seal(copy, 7, 1700000000, 99);
     ok(uco_snap_check(&s, copy, len) == UCO_SNAP_ERECORD,
        "card with a category set out of range refused");
+    memcpy(copy, buf, len);
+    uco_snap_open(&s, copy, len);
+    ((uco_snap_card_t *) s.cards)[0].summary ^= 1;
+    uco_snap_seal(copy, 7, 1700000000, 99);
+    ok(uco_snap_check(&s, copy, len) == UCO_SNAP_ERECORD,
+       "an identifier slot whose summary is not its card's refused");
+    memcpy(copy, buf, len);
+    uco_snap_open(&s, copy, len);
+    ((uco_snap_card_t *) s.cards)[2].summary &= ~(7u << 16);
+    ((uco_snap_card_t *) s.cards)[2].summary |= 5u << 16;
+    uco_snap_seal(copy, 7, 1700000000, 99);
+    ok(uco_snap_check(&s, copy, len) == UCO_SNAP_ERECORD,
+       "a summary with an unknown status refused");
     memcpy(copy, buf, len);
     uco_snap_open(&s, copy, len);
     for (i = 0; i < s.nidents; i++) {
