@@ -158,7 +158,13 @@ $(BUILD)/bench_journal_append: bench/journal_append.c $(JRNL_SRC) \
 	    -o $@ bench/journal_append.c $(JRNL_SRC) $(SNAP_SRC) \
 	    -lmsgpackc -lcrypto
 
-bench-build: all $(BUILD)/bench_decide $(BUILD)/bench_journal_append
+# one dependent cache miss, beside the decision's (docs/performance.md)
+$(BUILD)/bench_chase: bench/chase.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_GNU_SOURCE -o $@ bench/chase.c
+
+bench-build: all $(BUILD)/bench_decide $(BUILD)/bench_journal_append \
+             $(BUILD)/bench_chase
 
 # the instructions of a decision and of a journal append under callgrind
 # against bench/decide.budget and bench/journal.budget

@@ -1,7 +1,9 @@
 #!/bin/bash
 # In-process decision cost on a real snapshot: ns per decision with
-# random keys (cache-cold) and repeated keys (cache-hot), and
-# instructions per decision under valgrind --tool=callgrind.
+# random keys (cache-cold) and repeated keys (cache-hot), without and
+# with the read of the card's id after it, the cost of one dependent
+# cache miss at the same time (bench_chase), and instructions per
+# decision under valgrind --tool=callgrind.
 # Usage: bench/decide.sh [cards=1000000] [keys=1000000]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -27,6 +29,8 @@ bench_decide_ir() {
 
 bench_decide_report() {
     "$top/build/bench_decide" "$snap" "$run/keys" "$partner"
+    # one dependent cache miss on this machine now, to read the above by
+    "$top/build/bench_chase" 512
     bench_decide_ir 20000
 }
 

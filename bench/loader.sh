@@ -17,7 +17,8 @@ bench_loader_report() {
          "peak RSS $((kb / 1024)) MiB, file $(stat -c %s "$snap") bytes"
     awk -v c="$cards" '/^section:/ {
             split($4, s, "="); n = $2; sz[n] = s[2]; tot += s[2] }
-        END { ci = sz["cards"] + sz["category_sets"]
+        END { ci = sz["cards"] + sz["category_sets"] + sz["id_runs"] \
+                   + sz["set_overflow"]
               for (n in sz) if (n ~ /ident/) ci += sz[n]
               printf "bytes per card: cards+identifiers %.1f, whole file %.1f\n",
                      ci / c, tot / c }' "$run/inspect"
