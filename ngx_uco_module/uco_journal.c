@@ -8,7 +8,7 @@
  * waits for another process.  The single consumer releases slots only
  * after the records are delivered, so a consumer that dies re-reads
  * them.  Records are written by hand in their fixed layout and read
- * with msgpack-c.
+ * back the same way; msgpack-c reads any other layout.
  */
 
 #include <string.h>
@@ -75,8 +75,16 @@
 static inline uint8_t *uco_mp_uint(uint8_t *p, uint64_t v);
 static inline uint8_t *uco_mp_str(uint8_t *p, const void *s, size_t len);
 
+static int uco_journal_lookup(const void *s, size_t len, int reason,
+    uint8_t *v);
 static int uco_journal_name(const msgpack_object *o, int reason,
     uint8_t *v);
+static const uint8_t *uco_mp_get_uint(const uint8_t *p, const uint8_t *end,
+    uint64_t *v);
+static const uint8_t *uco_mp_get_opt_int(const uint8_t *p,
+    const uint8_t *end, int64_t *v);
+static const uint8_t *uco_mp_get_str(const uint8_t *p, const uint8_t *end,
+    const uint8_t **s, size_t *len);
 static int uco_journal_uint(const msgpack_object *o, uint64_t *v);
 static int uco_journal_opt_int(const msgpack_object *o, int64_t *v);
 
@@ -100,7 +108,8 @@ static const char  *uco_journal_errors[] = {
     "unsupported journal version",
     "bad journal geometry",
     "malformed record",
-    "record too big for a slot"
+    "record too big for a slot",
+    "not the journal's own record layout"
 };
 
 
@@ -552,15 +561,18 @@ uco_journal_opt_int(const msgpack_object *o, int64_t *v)
 }
 
 
-/* a decision or (reason != 0) a reason by its name */
+/*
+ * A decision or (reason != 0) a reason by its name.  The first byte
+ * tells most names apart, so strlen() runs for one or two.
+ */
 
 static int
-uco_journal_name(const msgpack_object *o, int reason, uint8_t *v)
+uco_journal_lookup(const void *s, size_t len, int reason, uint8_t *v)
 {
     int          i, first, last;
     const char  *n;
 
-    if (o->type != MSGPACK_OBJECT_STR) {
+    if (len == 0) {
         return -1;
     }
 
@@ -571,8 +583,8 @@ uco_journal_name(const msgpack_object *o, int reason, uint8_t *v)
         n = reason ? uco_snap_reason_name((uco_reason_e) i)
                    : uco_snap_decision_name((uco_decision_e) i);
 
-        if (strlen(n) == o->via.str.size
-            && memcmp(n, o->via.str.ptr, o->via.str.size) == 0)
+        if (n[0] == *(const char *) s && strlen(n) == len
+            && memcmp(n, s, len) == 0)
         {
             *v = (uint8_t) i;
             return 0;
@@ -580,6 +592,17 @@ uco_journal_name(const msgpack_object *o, int reason, uint8_t *v)
     }
 
     return -1;
+}
+
+
+static int
+uco_journal_name(const msgpack_object *o, int reason, uint8_t *v)
+{
+    if (o->type != MSGPACK_OBJECT_STR) {
+        return -1;
+    }
+
+    return uco_journal_lookup(o->via.str.ptr, o->via.str.size, reason, v);
 }
 
 
@@ -683,8 +706,9 @@ uco_journal_decode(const void *p, size_t len, uco_journal_rec_t *r)
                 break;
             }
 
-            if (v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0
-                || v->via.str.size > UCO_SNAP_TERMINAL_LEN)
+            if (v->type != MSGPACK_OBJECT_STR
+                || !uco_snap_terminal_valid(v->via.str.ptr,
+                                            v->via.str.size))
             {
                 goto done;
             }
@@ -753,4 +777,259 @@ done:
     msgpack_unpacked_destroy(&u);
 
     return rc;
+}
+
+
+/*
+ * The encoder's layout read directly: an unsigned integer in its
+ * smallest form (as uco_mp_uint() writes it), a str as fixstr or, from
+ * 32 bytes, str 8.  NULL for anything else, or past end.
+ */
+
+static const uint8_t *
+uco_mp_get_uint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    size_t    i, n;
+    uint64_t  x, min;
+
+    if (p >= end) {
+        return NULL;
+    }
+
+    if (*p < 0x80) {
+        *v = *p;
+        return p + 1;
+    }
+
+    switch (*p) {
+
+    case 0xcc:
+        n = 1;
+        min = 0x80;
+        break;
+
+    case 0xcd:
+        n = 2;
+        min = 0x100;
+        break;
+
+    case 0xce:
+        n = 4;
+        min = 0x10000;
+        break;
+
+    case 0xcf:
+        n = 8;
+        min = 0x100000000ULL;
+        break;
+
+    default:
+        return NULL;
+    }
+
+    if ((size_t) (end - p) - 1 < n) {
+        return NULL;
+    }
+
+    x = 0;
+
+    for (i = 1; i <= n; i++) {
+        x = x << 8 | p[i];
+    }
+
+    if (x < min) {
+        return NULL;
+    }
+
+    *v = x;
+
+    return p + 1 + n;
+}
+
+
+static const uint8_t *
+uco_mp_get_str(const uint8_t *p, const uint8_t *end, const uint8_t **s,
+    size_t *len)
+{
+    size_t  n;
+
+    if (p >= end) {
+        return NULL;
+    }
+
+    if ((*p & 0xe0) == 0xa0) {
+        n = *p & 0x1f;
+        p++;
+
+    } else if (*p == 0xd9 && end - p >= 2 && p[1] >= 32) {
+        n = p[1];
+        p += 2;
+
+    } else {
+        return NULL;
+    }
+
+    if ((size_t) (end - p) < n) {
+        return NULL;
+    }
+
+    *s = p;
+    *len = n;
+
+    return p + n;
+}
+
+
+/* nil is -1; a value must be below 2^63; p may be NULL (a failed step) */
+
+static const uint8_t *
+uco_mp_get_opt_int(const uint8_t *p, const uint8_t *end, int64_t *v)
+{
+    uint64_t  u;
+
+    if (p == NULL || p >= end) {
+        return NULL;
+    }
+
+    if (*p == 0xc0) {
+        *v = -1;
+        return p + 1;
+    }
+
+    p = uco_mp_get_uint(p, end, &u);
+
+    if (p == NULL || u > (uint64_t) INT64_MAX) {
+        return NULL;
+    }
+
+    *v = (int64_t) u;
+
+    return p;
+}
+
+
+/* the next key, exactly; p may be NULL (an earlier step failed) */
+#define uco_mp_key(p, end, k)                                              \
+    ((p) != NULL && (size_t) ((end) - (p)) >= sizeof(k) - 1               \
+     && memcmp(p, k, sizeof(k) - 1) == 0 ? (p) + sizeof(k) - 1 : NULL)
+
+#define uco_mp_nil(p, end)  ((p) != NULL && (p) < (end) && *(p) == 0xc0)
+
+
+/*
+ * The loader's fast path: the twelve keys in the encoder's order, every
+ * value in the form the encoder writes, the same checks as
+ * uco_journal_decode() on the values; no allocation, no msgpack-c.  A
+ * record another writer made (a key added by a later module, another
+ * integer width, another order) is UCO_JOURNAL_ELAYOUT: the caller reads
+ * it with uco_journal_decode() and counts it.  The fuzzer holds every
+ * record this accepts to the same values through both.
+ */
+
+int
+uco_journal_decode_fixed(const void *data, size_t len, uco_journal_rec_t *r)
+{
+    size_t          n;
+    uint64_t        u;
+    const uint8_t  *p, *end, *s;
+
+    memset(r, 0, sizeof(uco_journal_rec_t));
+
+    p = data;
+    end = p + len;
+
+    if (len == 0 || len > UCO_JOURNAL_RECORD_MAX
+        || *p++ != (0x80 | UCO_JOURNAL_NKEYS))
+    {
+        return UCO_JOURNAL_ELAYOUT;
+    }
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_ID);
+    if (p == NULL || (p = uco_mp_get_uint(p, end, &r->id)) == NULL
+        || r->id == 0)
+    {
+        return UCO_JOURNAL_ELAYOUT;
+    }
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_TIME);
+    if (p == NULL || (p = uco_mp_get_uint(p, end, &r->time_ms)) == NULL) {
+        return UCO_JOURNAL_ELAYOUT;
+    }
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_NODE);
+    if (p == NULL || (p = uco_mp_get_uint(p, end, &u)) == NULL
+        || u > UCO_JOURNAL_MAX_NODE)
+    {
+        return UCO_JOURNAL_ELAYOUT;
+    }
+
+    r->node = (uint32_t) u;
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_PARTNER);
+    if (p == NULL || (p = uco_mp_get_uint(p, end, &r->partner)) == NULL) {
+        return UCO_JOURNAL_ELAYOUT;
+    }
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_TERMINAL);
+    if (uco_mp_nil(p, end)) {
+        p++;
+
+    } else if (p == NULL || (p = uco_mp_get_str(p, end, &s, &n)) == NULL
+               || !uco_snap_terminal_valid(s, n))
+    {
+        return UCO_JOURNAL_ELAYOUT;
+
+    } else {
+        memcpy(r->terminal, s, n);
+        r->terminal_len = (uint8_t) n;
+    }
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_CARD);
+    if (uco_mp_nil(p, end)) {
+        p++;
+
+    } else if (p == NULL || (p = uco_mp_get_uint(p, end, &r->card)) == NULL) {
+        return UCO_JOURNAL_ELAYOUT;
+    }
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_PROGRAMME);
+    if (uco_mp_nil(p, end)) {
+        p++;
+
+    } else if (p == NULL
+               || (p = uco_mp_get_uint(p, end, &r->programme)) == NULL)
+    {
+        return UCO_JOURNAL_ELAYOUT;
+    }
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_DECISION);
+    if (p == NULL || (p = uco_mp_get_str(p, end, &s, &n)) == NULL
+        || uco_journal_lookup(s, n, 0, &r->decision) != 0)
+    {
+        return UCO_JOURNAL_ELAYOUT;
+    }
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_REASON);
+    if (uco_mp_nil(p, end)) {
+        p++;
+
+    } else if (p == NULL || (p = uco_mp_get_str(p, end, &s, &n)) == NULL
+               || uco_journal_lookup(s, n, 1, &r->reason) != 0)
+    {
+        return UCO_JOURNAL_ELAYOUT;
+    }
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_DISCOUNT);
+    p = uco_mp_get_opt_int(p, end, &r->discount);
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_AMOUNT);
+    p = uco_mp_get_opt_int(p, end, &r->amount);
+
+    p = uco_mp_key(p, end, UCO_JOURNAL_K_GENERATION);
+    if (p == NULL || (p = uco_mp_get_uint(p, end, &r->generation)) == NULL
+        || p != end)
+    {
+        return UCO_JOURNAL_ELAYOUT;
+    }
+
+    return UCO_JOURNAL_OK;
 }

@@ -45,6 +45,7 @@ enum {
     UCO_JOURNAL_EGEOMETRY,
     UCO_JOURNAL_ERECORD,
     UCO_JOURNAL_ETOOBIG,
+    UCO_JOURNAL_ELAYOUT,        /* decode_fixed: not the encoder's layout */
     UCO_JOURNAL_NERRORS
 };
 
@@ -150,10 +151,16 @@ void uco_journal_skip(uco_journal_t *j, uint64_t pos);
 
 /*
  * msgpack records: encode into buf (the length, or 0 when buf is too
- * small: UCO_JOURNAL_RECORD_MAX bytes always do), decode one
+ * small: UCO_JOURNAL_RECORD_MAX bytes always do); decode one, any msgpack
+ * map with the fields (msgpack-c); decode_fixed reads only the encoder's
+ * own layout, byte by byte, and answers UCO_JOURNAL_ELAYOUT for anything
+ * else (decode may still read it); what it accepts, decode reads to the
+ * same values
  */
 size_t uco_journal_encode(const uco_journal_rec_t *r, uint8_t *buf,
     size_t size);
 int uco_journal_decode(const void *p, size_t len, uco_journal_rec_t *r);
+int uco_journal_decode_fixed(const void *p, size_t len,
+    uco_journal_rec_t *r);
 
 #endif /* UCO_JOURNAL_H */

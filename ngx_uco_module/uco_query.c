@@ -13,7 +13,6 @@
 
 
 static int uco_query_is(const uco_str_t *s, const char *lit);
-static int uco_query_terminal_valid(const uco_str_t *t);
 static int uco_query_card(uco_query_t *q, uco_query_error_t *err);
 static int uco_query_next(const char **p, const char *end, uco_str_t *name,
     uco_str_t *value);
@@ -56,31 +55,6 @@ uco_query_is(const uco_str_t *s, const char *lit)
     n = strlen(lit);
 
     return s->len == n && memcmp(s->data, lit, n) == 0;
-}
-
-
-static int
-uco_query_terminal_valid(const uco_str_t *t)
-{
-    size_t         i;
-    unsigned char  c;
-
-    if (t->len == 0 || t->len > UCO_SNAP_TERMINAL_LEN) {
-        return 0;
-    }
-
-    for (i = 0; i < t->len; i++) {
-        c = (unsigned char) t->data[i];
-
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
-              || (c >= 'A' && c <= 'Z') || c == '.' || c == '_'
-              || c == ':' || c == '-'))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
@@ -279,7 +253,8 @@ uco_query_check(uco_query_t *q, uco_query_error_t *err)
         q->amount_kopecks = amount;
     }
 
-    if (q->terminal.data != NULL && !uco_query_terminal_valid(&q->terminal))
+    if (q->terminal.data != NULL
+        && !uco_snap_terminal_valid(q->terminal.data, q->terminal.len))
     {
         return uco_query_fail(err, 400, "invalid_terminal",
                               "a terminal id is 1 to 32 characters of "

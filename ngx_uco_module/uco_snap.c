@@ -167,6 +167,40 @@ uco_snap_reason_name(uco_reason_e r)
 }
 
 
+/*
+ * The module refuses any other terminal (400 invalid_terminal), so the
+ * journal's readers can refuse it too: such a record is not one nginx
+ * wrote, and its terminal needs no quoting in PostgreSQL or Redis.
+ */
+
+int
+uco_snap_terminal_valid(const void *t, size_t len)
+{
+    size_t          i;
+    unsigned char   c;
+    const uint8_t  *p;
+
+    if (len == 0 || len > UCO_SNAP_TERMINAL_LEN) {
+        return 0;
+    }
+
+    p = t;
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+              || (c >= 'A' && c <= 'Z') || c == '.' || c == '_'
+              || c == ':' || c == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static uint64_t
 uco_snap_align(uint64_t n)
 {

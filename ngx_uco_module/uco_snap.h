@@ -447,6 +447,8 @@ void uco_snap_decide(const uco_snap_t *s, const uco_snap_partner_t *p,
     uco_snap_result_t *res);
 const char *uco_snap_decision_name(uco_decision_e d);
 const char *uco_snap_reason_name(uco_reason_e r);
+/* a terminal id as partners may send it: 1..32 of [A-Za-z0-9._:-] */
+int uco_snap_terminal_valid(const void *t, size_t len);
 
 /* writer: size, lay out into zeroed memory, fill, add idents, seal */
 size_t uco_snap_size(const uco_snap_counts_t *c);

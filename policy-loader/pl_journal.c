@@ -102,6 +102,10 @@ typedef struct {
     pl_redis_t     *rd;
     pl_journal_pg_t *jp;
 
+    /* records read by uco_journal_decode_fixed(), by msgpack-c */
+    uint64_t        decoded_fixed;
+    uint64_t        decoded_other;
+
     pl_jbatch_t     batch;
     uint8_t        *spool_buf;
     size_t          spool_buf_size;
@@ -520,6 +524,14 @@ pl_journal_metrics(FILE *f, void *data)
         }
     }
 
+    pl_metrics_head(f, "uco_journal_records_decoded_total", "counter",
+                    "Records decoded since start, by layout: fixed (the "
+                    "module's own), other (read through msgpack-c).");
+    fprintf(f, "uco_journal_records_decoded_total{layout=\"fixed\"} %llu\n"
+            "uco_journal_records_decoded_total{layout=\"other\"} %llu\n",
+            (unsigned long long) jn->decoded_fixed,
+            (unsigned long long) jn->decoded_other);
+
     pl_metrics_head(f, "uco_journal_ring_mapped", "gauge",
                     "1 while the ring file is mapped.");
     fprintf(f, "uco_journal_ring_mapped %d\n", h != NULL);
@@ -586,7 +598,12 @@ pl_journal_sink_value(pl_jsink_t *s, pl_jsink_metric_e what)
 }
 
 
-/* decode what the batch holds; a record that does not decode is skipped */
+/*
+ * Decode what the batch holds: the module's own layout directly, any
+ * other msgpack map with the fields through msgpack-c (counted: nginx
+ * writes only the first, so another writer or a newer module shows in
+ * the metrics); a record that decodes neither way is skipped.
+ */
 
 static void
 pl_journal_decode(pl_journal_t *jn, pl_jbatch_t *b, const uint8_t *raw,
@@ -596,7 +613,17 @@ pl_journal_decode(pl_journal_t *jn, pl_jbatch_t *b, const uint8_t *raw,
         return;
     }
 
-    if (uco_journal_decode(raw, len, &b->rec[b->n]) != UCO_JOURNAL_OK) {
+    if (uco_journal_decode_fixed(raw, len, &b->rec[b->n])
+        == UCO_JOURNAL_OK)
+    {
+        jn->decoded_fixed++;
+
+    } else if (uco_journal_decode(raw, len, &b->rec[b->n])
+               == UCO_JOURNAL_OK)
+    {
+        jn->decoded_other++;
+
+    } else {
         pl_log(PL_LOG_ERROR, "journal: malformed record at %llu skipped",
                (unsigned long long) where);
         __atomic_fetch_add(&jn->ring.header->skipped, 1, __ATOMIC_RELAXED);

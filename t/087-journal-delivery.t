@@ -3,7 +3,9 @@
 # outage during load they are spooled (the spool visible in the ring
 # header) and replayed, and each arrives exactly once in PostgreSQL; a
 # loader killed (SIGKILL) after reading a batch and before acknowledging
-# it loses nothing; the reports count the decisions; bad options exit 2.
+# it loses nothing; the reports count the decisions; a record of another
+# msgpack layout is delivered (and counted), one nginx could not have
+# written is skipped (and counted); bad options exit 2.
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -62,7 +64,8 @@ sub journal_start {
         exec $LOADER, 'journal', '--ring', $JDIR, '--db',
             pg_conninfo(),
             '--redis', "127.0.0.1:$rport", '--spool', $SPOOL,
-            '--interval', '0.01', '--timeout', '0.5'
+            '--interval', '0.01', '--timeout', '0.5',
+            '--metrics-file', tmpdir() . '/journal.prom'
             or POSIX::_exit(127);
     }
     $journal_pid = $pid;
@@ -155,6 +158,9 @@ is_deeply($first, { id => $ids[0], time => $first->{time}, node => 0,
     partner => 9001, terminal => 'bus-7', card => 91, programme => 901,
     decision => 'eligible', discount => 5000, amount => 10000,
     generation => ctl_generation() }, 'a stream entry is complete');
+is(psql("SELECT (extract(epoch FROM decided_at) * 1000)::bigint FROM "
+        . "uco.decision WHERE decision_id = $ids[0]"), $first->{time},
+    'decided_at is the record\'s time, to the millisecond');
 is(ring_header()->{tail}, ring_header()->{head}, 'the ring is drained');
 
 # ------------------------------------------------------------ redis outage
@@ -252,6 +258,64 @@ ok(wait_until(\&pg_has_all, 10), 'a torn spool frame: cut, and on');
 like(log_text(), qr/postgresql\.spool: 6 bytes after the last good frame/,
     'the cut is logged');
 is(-s "$SPOOL/postgresql.spool", 0, 'the spool is empty');
+
+# ------------------------------------------- records nginx did not write
+
+# a record put into the ring's next slot by hand, as a writer would
+sub ring_put {
+    my ($rec) = @_;
+    open my $fh, '+<:raw', "$JDIR/journal.ring" or die "ring: $!\n";
+    my $hdr;
+    sysseek $fh, 0, 0;
+    sysread $fh, $hdr, 256;
+    my ($slots, $head) = (unpack('Q<', substr($hdr, 24, 8)),
+        unpack('Q<', substr($hdr, 64, 8)));
+    my $off = 4096 + ($head % $slots) * 256;
+    sysseek $fh, $off + 8, 0;
+    syswrite $fh, pack('L<L<', length $rec, 0) . $rec;
+    sysseek $fh, $off, 0;
+    syswrite $fh, pack('Q<', $head + 1);
+    sysseek $fh, 64, 0;
+    syswrite $fh, pack('Q<', $head + 1);
+    close $fh;
+}
+sub mp_str { my ($s) = @_; chr(0xa0 | length $s) . $s }
+sub mp_wide { pack('CQ>', 0xcf, $_[0]) }    # not the smallest form
+
+my $other = 4611686018427400000;
+my $now_ms = int(time * 1000);
+my %f = (id => mp_wide($other), time => mp_wide($now_ms),
+    node => mp_wide(0), partner => mp_wide(9001),
+    terminal => mp_str('other-1'), card => "\xc0", programme => "\xc0",
+    decision => mp_str('card_unknown'), reason => "\xc0",
+    discount => "\xc0", amount => mp_wide(700), generation => mp_wide(1));
+my @order = qw(generation amount discount reason decision programme card
+    terminal partner node time id);
+my $skipped = ring_header()->{skipped};
+ring_put(chr(0x80 | 13) . join('', map { mp_str($_) . $f{$_} } @order)
+    . mp_str('added') . "\x01");
+$f{terminal} = mp_str('bus 7');
+$f{id} = mp_wide($other + 1);
+ring_put(chr(0x80 | 12) . join('', map { mp_str($_) . $f{$_} } @order));
+ok(wait_until(sub { psql("SELECT count(*) FROM uco.decision WHERE "
+        . "decision_id = $other") == 1 }, 10),
+    'a record of another layout (keys reversed, wide integers, a key '
+    . 'added) is delivered');
+is(psql("SELECT partner_id, terminal, card_id, decision, amount, "
+        . "(extract(epoch FROM decided_at) * 1000)::bigint = $now_ms "
+        . "FROM uco.decision WHERE decision_id = $other"),
+    '9001|other-1||card_unknown|700|t', 'with its values');
+ok(wait_until(sub { ring_header()->{skipped} == $skipped + 1 }, 10),
+    'a record whose terminal nginx would refuse is skipped, counted');
+like(log_text(), qr/malformed record at \d+ skipped/, 'and logged');
+is(psql("SELECT count(*) FROM uco.decision WHERE decision_id = "
+        . ($other + 1)), 0, 'not stored');
+ok(wait_until(sub { (eval { read_file(tmpdir() . '/journal.prom') } // '')
+        =~ /^uco_journal_records_decoded_total\{layout="other"\} 1$/m },
+    5), 'the metrics count the one read through msgpack-c');
+like(read_file(tmpdir() . '/journal.prom'),
+    qr/^uco_journal_records_decoded_total\{layout="fixed"\} [1-9]/m,
+    'and the records nginx wrote as fixed');
 is(journal_kill('TERM'), 0, 'SIGTERM: exit 0');
 
 # ---------------------------------------------------------------- options

@@ -19,6 +19,7 @@ static void ref_encode(const uco_journal_rec_t *r, msgpack_sbuffer *sb);
 static uint64_t rand_uint(uint64_t *state);
 static void test_records(void);
 static void test_msgpack_c(void);
+static void test_fixed(void);
 static void test_ring(void);
 static void test_ids(void);
 
@@ -183,7 +184,7 @@ rand_uint(uint64_t *state)
 static void
 test_msgpack_c(void)
 {
-    int                i, same, decoded;
+    int                i, same, decoded, fixed;
     size_t             len;
     uint64_t           st;
     msgpack_sbuffer    sb;
@@ -192,6 +193,7 @@ test_msgpack_c(void)
 
     same = 0;
     decoded = 0;
+    fixed = 0;
     st = 42;
 
     for (i = 0; i < 20000; i++) {
@@ -220,10 +222,92 @@ test_msgpack_c(void)
 
         decoded += uco_journal_decode(buf, len, &d) == UCO_JOURNAL_OK
                    && memcmp(&r, &d, sizeof(r)) == 0;
+        fixed += uco_journal_decode_fixed(buf, len, &d) == UCO_JOURNAL_OK
+                 && memcmp(&r, &d, sizeof(r)) == 0;
     }
 
     ok(same == 20000, "20000 records: the bytes of msgpack-c's packer");
     ok(decoded == 20000, "and each decodes to itself");
+    ok(fixed == 20000, "through the fixed-layout decoder too");
+}
+
+
+
+/*
+ * The fixed-layout decoder reads the encoder's bytes only: msgpack that
+ * is valid but laid out otherwise is left to msgpack-c (ELAYOUT), and
+ * what neither accepts is refused by both.
+ */
+
+static void
+test_fixed(void)
+{
+    size_t             len;
+    uco_journal_rec_t  r, d, g;
+    uint8_t            buf[UCO_JOURNAL_RECORD_MAX], alt[512];
+
+    memset(&r, 0, sizeof(r));
+    r.id = 5;
+    r.time_ms = 1700000000123ULL;
+    r.partner = 9001;
+    r.card = 91;
+    r.discount = 5000;
+    r.amount = -1;
+    r.generation = 3;
+    r.decision = UCO_DECISION_NOT_ELIGIBLE;
+    r.reason = UCO_REASON_CATEGORY;
+    r.terminal_len = 5;
+    memcpy(r.terminal, "bus-7", 5);
+
+    len = uco_journal_encode(&r, buf, sizeof(buf));
+    ok(uco_journal_decode_fixed(buf, len, &d) == UCO_JOURNAL_OK
+       && memcmp(&r, &d, sizeof(r)) == 0,
+       "fixed layout: a record decodes to itself");
+
+    /* id 5 as a uint 8 (0xcc 0x05): valid msgpack, not the smallest form */
+    alt[0] = buf[0];
+    memcpy(alt + 1, buf + 1, 3);
+    alt[4] = 0xcc;
+    memcpy(alt + 5, buf + 4, len - 4);
+    ok(uco_journal_decode_fixed(alt, len + 1, &d) == UCO_JOURNAL_ELAYOUT,
+       "an integer wider than needed: ELAYOUT");
+    ok(uco_journal_decode(alt, len + 1, &g) == UCO_JOURNAL_OK
+       && memcmp(&r, &g, sizeof(r)) == 0,
+       "which msgpack-c reads to the same values");
+
+    /* a thirteenth key, unknown: for newer readers */
+    memcpy(alt, buf, len);
+    alt[0] = 0x80 | 13;
+    memcpy(alt + len, "\xa3new\x01", 5);
+    ok(uco_journal_decode_fixed(alt, len + 5, &d) == UCO_JOURNAL_ELAYOUT,
+       "a key added: ELAYOUT");
+    ok(uco_journal_decode(alt, len + 5, &g) == UCO_JOURNAL_OK
+       && memcmp(&r, &g, sizeof(r)) == 0,
+       "msgpack-c reads it, ignoring the key");
+
+    ok(uco_journal_decode_fixed(buf, len - 1, &d) == UCO_JOURNAL_ELAYOUT,
+       "a truncated record: ELAYOUT");
+    memcpy(alt, buf, len);
+    alt[len] = 0xc0;
+    ok(uco_journal_decode_fixed(alt, len + 1, &d) == UCO_JOURNAL_ELAYOUT,
+       "trailing bytes: ELAYOUT");
+
+    /* "bus-7" -> "bus\t7": not a terminal the module accepts */
+    memcpy(alt, buf, len);
+    alt[(uint8_t *) memmem(buf, len, "bus-7", 5) - buf + 3] = '\t';
+    ok(uco_journal_decode_fixed(alt, len, &d) == UCO_JOURNAL_ELAYOUT
+       && uco_journal_decode(alt, len, &g) == UCO_JOURNAL_ERECORD,
+       "a terminal the module refuses is refused by both decoders");
+
+    memcpy(alt, buf, len);
+    alt[(uint8_t *) memmem(buf, len, "category", 8) - buf] = 'k';
+    ok(uco_journal_decode_fixed(alt, len, &d) == UCO_JOURNAL_ELAYOUT
+       && uco_journal_decode(alt, len, &g) == UCO_JOURNAL_ERECORD,
+       "an unknown reason is refused by both");
+
+    ok(uco_journal_decode_fixed("", 0, &d) == UCO_JOURNAL_ELAYOUT
+       && uco_journal_decode_fixed("\x8c", 1, &d) == UCO_JOURNAL_ELAYOUT,
+       "an empty record, a bare map header: ELAYOUT");
 }
 
 
@@ -349,6 +433,7 @@ main(void)
 {
     test_records();
     test_msgpack_c();
+    test_fixed();
     test_ring();
     test_ids();
 
