@@ -20,10 +20,22 @@
 #                 the rate carries its CPU too (printed apart).
 #    Then the first ring is delivered too, and every record is counted
 #    in PostgreSQL.
+# 3. The node's cost, what the journal adds on an nginx node where
+#    PostgreSQL (and Redis) run elsewhere: (worker CPU per answer with
+#    the journal + the delivery process's CPU per record) / worker CPU
+#    per answer without it, from the delivered phase's own figures; the
+#    target is under 1.05.  PostgreSQL's CPU is printed apart: on this
+#    machine it shares the cores, so the delivered phase's rate carries
+#    it too ("rate with local PostgreSQL").
 # Loopback only, bounded: every process it starts is stopped.
 # Usage: bench/journal.sh [cards=100000] [seconds=5] [connections=50]
 #        UCO_BENCH_ROUNDS=N: rounds of each nginx per phase (3)
 #        UCO_BENCH_PERF=1: perf record of the worker, one more round
+#        UCO_BENCH_LOADER_BEFORE=BIN: another policy-loader (e.g. main's,
+#          built in a directory of its own) drains a delivered phase of
+#          its own first, for a before/after in one run
+#        UCO_BENCH_PERF_LOADER=1: perf record -g of the delivery process
+#          during the (last) delivered phase; its report at the end
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -55,13 +67,24 @@ CONF
     bench_pids+=("$(sleep 0.5; cat "$run/$1/logs/nginx.pid")")
 }
 
-# journal_loader DIR: policy-loader journal draining DIR's ring
+# journal_loader DIR [BIN]: policy-loader journal (BIN's) draining DIR's
+# ring
 journal_loader() {
     mkdir -p "$run/spool-$(basename "$1")"
-    "$top/build/policy-loader" journal --ring "$1" --db "$db" \
+    "${2:-$top/build/policy-loader}" journal --ring "$1" --db "$db" \
         --spool "$run/spool-$(basename "$1")" \
         >>"$run/journal-$(basename "$1").log" 2>&1 &
     bench_pids+=($!)
+}
+
+# journal_drained DIR: waits (up to 2 minutes) until DIR's ring is empty
+journal_drained() {
+    local i
+    for i in $(seq 1 240); do
+        [ "$(ring_field "$1" tail)" = "$(ring_field "$1" head)" ] && return 0
+        sleep 0.5
+    done
+    echo "$1: not drained"
 }
 
 # ring_field DIR FIELD: a counter of DIR's ring header (the first line of
@@ -88,25 +111,82 @@ pg_cpu() {
 
 load() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
-# journal_phase NAME PORT: $rounds alternating rounds (off first, then
-# on first) of the journal-off nginx against NAME's
+# journal_phase NAME PORT [LABEL]: $rounds alternating rounds (off
+# first, then on first) of the journal-off nginx against NAME's, their
+# totals under LABEL (default NAME)
 journal_phase() {
-    local i
-    rm -f "$run/off-$1" "$run/on-$1"
-    echo "phase $1 ($(load)):"
+    local i l=${3:-$1}
+    rm -f "$run/off-$l" "$run/on-$l"
+    echo "phase $l ($(load)):"
     for i in $(seq 1 "$rounds"); do
         if [ $((i % 2)) = 1 ]; then
-            bench_round "off-$1" "http://127.0.0.1:$port/" \
+            bench_round "off-$l" "http://127.0.0.1:$port/" \
                 "$run/off/logs/nginx.pid"
         fi
-        bench_round "on-$1" "http://127.0.0.1:$2/" "$run/$1/logs/nginx.pid"
+        bench_round "on-$l" "http://127.0.0.1:$2/" "$run/$1/logs/nginx.pid"
         if [ $((i % 2)) = 0 ]; then
-            bench_round "off-$1" "http://127.0.0.1:$port/" \
+            bench_round "off-$l" "http://127.0.0.1:$port/" \
                 "$run/off/logs/nginx.pid"
         fi
     done
-    bench_compare "off-$1" "on-$1"
-    echo "($(load) after phase $1)"
+    bench_compare "off-$l" "on-$l"
+    echo "($(load) after phase $l)"
+}
+
+# per_answer LABEL: worker ns per answer of LABEL's totals
+per_answer() {
+    local t r c
+    read -r t r c < "$run/$1"
+    echo $(( c / r ))
+}
+
+# journal_delivered LABEL [BIN]: the delivered phase with BIN's journal
+# process draining the ring meanwhile; its CPU and PostgreSQL's from the
+# phase's start until the ring is drained again, per record appended in
+# the phase; then the node's cost
+journal_delivered() {
+    local l=$1 pid pl0 pl1 pg0 pg1 a n pl pg off on rate
+    journal_loader "$jdeliv" "${2:-}"
+    pid=${bench_pids[-1]}
+    journal_drained "$jdeliv"
+    if [ -n "${UCO_BENCH_PERF_LOADER:-}" ]; then
+        perf record -q -g -e cpu-clock -F 999 -p "$pid" \
+            -o "$run/perf-loader.data" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
+    pl0=$(cpu_of "$pid"); pg0=$(pg_cpu)
+    a=$(ring_field "$jdeliv" appended)
+    journal_phase delivered $((port + 2)) "$l"
+    journal_drained "$jdeliv"
+    pl1=$(cpu_of "$pid"); pg1=$(pg_cpu)
+    if [ -n "${perf_pid:-}" ]; then
+        kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=
+    fi
+    kill "$pid"; wait "$pid" || true
+    local keep=() q
+    for q in "${bench_pids[@]}"; do [ "$q" = "$pid" ] || keep+=("$q"); done
+    bench_pids=("${keep[@]}")
+    n=$(( $(ring_field "$jdeliv" appended) - a ))
+    pl=$(( (pl1 - pl0) / (n + 1) ))
+    pg=$(( (pg1 - pg0) / (n + 1) ))
+    off=$(per_answer "off-$l"); on=$(per_answer "on-$l")
+    rate=$(awk '{print $2 / $1}' "$run/on-$l")
+    echo "$l: appended $n in the phase," \
+         "dropped $(ring_field "$jdeliv" dropped);" \
+         "policy-loader journal (${2:-$top/build/policy-loader})" \
+         "$(( (pl1 - pl0) / 1000000 )) ms of CPU ($pl ns/record)," \
+         "PostgreSQL $(( (pg1 - pg0) / 1000000 )) ms ($pg ns/record)"
+    echo "$l: NODE COST (worker CPU/answer on $on ns + journal process" \
+         "$pl ns/record) / worker CPU/answer off $off ns =" \
+         "$(echo "scale=3; ($on + $pl) / $off" | bc) (target < 1.05);" \
+         "worker alone $(echo "scale=3; $on / $off" | bc)," \
+         "journal process $(echo "scale=3; $pl / $off" | bc)"
+    echo "$l: rate with delivery AND PostgreSQL on the same $(nproc)" \
+         "cores: $(printf '%.0f' "$rate") req/s," \
+         "$(echo "scale=3; $(awk '{print $2 / $1}' "$run/on-$l") /" \
+              "$(awk '{print $2 / $1}' "$run/off-$l")" | bc) of off" \
+         "(PostgreSQL's $pg ns/record are the node's only where it runs" \
+         "on the node)"
 }
 
 # journal_perf NAME PORT: one more round of NAME under perf record
@@ -156,9 +236,9 @@ bench_journal_report() {
 
     rows=$(psql -X -At "$db" -c 'SELECT count(*) FROM uco.decision')
 
-    # the ring phase's ring holds 60 000 answers a second for all its
+    # the ring phase's ring holds 120 000 answers a second for all its
     # rounds: a power of two in MiB
-    need=$(( 60000 * secs * rounds * 256 / 1048576 ))
+    need=$(( 120000 * secs * rounds * 256 / 1048576 ))
     rsize=1
     while [ "$rsize" -lt "$need" ]; do rsize=$((rsize * 2)); done
 
@@ -183,34 +263,30 @@ bench_journal_report() {
     echo "ring: appended $(ring_field "$jring" appended)," \
          "dropped $(ring_field "$jring" dropped)"
 
-    journal_loader "$jdeliv"
-    pl0=$(cpu_of "${bench_pids[-1]}"); pg0=$(pg_cpu)
-    a=$(ring_field "$jdeliv" appended)
-    journal_phase delivered $((port + 2))
-    sleep 2
-    pl1=$(cpu_of "${bench_pids[-1]}"); pg1=$(pg_cpu)
-    n=$(( $(ring_field "$jdeliv" appended) - a ))
-    echo "delivered: appended $n in the phase," \
-         "dropped $(ring_field "$jdeliv" dropped);" \
-         "policy-loader journal $(( (pl1 - pl0) / 1000000 )) ms of CPU" \
-         "($(( (pl1 - pl0) / (n + 1) )) ns/record)," \
-         "PostgreSQL $(( (pg1 - pg0) / 1000000 )) ms" \
-         "($(( (pg1 - pg0) / (n + 1) )) ns/record)"
+    if [ -n "${UCO_BENCH_LOADER_BEFORE:-}" ]; then
+        journal_delivered delivered-before "$UCO_BENCH_LOADER_BEFORE"
+    fi
+    journal_delivered delivered
 
     if [ -n "${UCO_BENCH_PERF:-}" ]; then
         journal_perf ring $((port + 1))
+    fi
+
+    if [ -f "$run/perf-loader.data" ]; then
+        perf report -i "$run/perf-loader.data" --no-children \
+            --sort dso,symbol --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | head -n 40 > "$run/perf-loader.txt" || true
+        echo "perf, policy-loader journal (delivered), self time by" \
+             "symbol (top 40):"
+        cat "$run/perf-loader.txt"
     fi
 
     # deliver the first ring too; every record must arrive
     journal_loader "$jring"
     a=$(ring_field "$jring" appended)
     b=$(ring_field "$jdeliv" appended)
-    for i in $(seq 1 240); do
-        [ "$(ring_field "$jring" tail)" = "$(ring_field "$jring" head)" ] &&
-        [ "$(ring_field "$jdeliv" tail)" = "$(ring_field "$jdeliv" head)" ] &&
-            break
-        sleep 0.5
-    done
+    journal_drained "$jring"
+    journal_drained "$jdeliv"
     echo "records appended $((a + b)) ($a + $b), arrived in PostgreSQL" \
          "$(( $(psql -X -At "$db" -c 'SELECT count(*) FROM uco.decision') \
               - rows ))"

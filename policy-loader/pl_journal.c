@@ -424,7 +424,13 @@ pl_journal_unmap(pl_journal_t *jn)
 }
 
 
-/* returns how much work was done: 0 lets the loop sleep */
+/*
+ * Returns non-zero when more is waiting at once (a full batch was taken,
+ * a spool has more to replay): the loop goes on without sleeping.  Zero
+ * after a batch that emptied the ring: the loop sleeps --interval, so
+ * that records gather into one batch, one round trip per sink, instead
+ * of a round trip for the few that arrived during the last one.
+ */
 
 static int
 pl_journal_tick(pl_journal_t *jn)
@@ -677,6 +683,7 @@ pl_journal_replay(pl_journal_t *jn, pl_jsink_t *s)
 
     if (s->spool->records == 0) {
         pl_log(PL_LOG_INFO, "journal: %s spool replayed", s->name);
+        return 0;
     }
 
     return 1;
@@ -686,8 +693,8 @@ pl_journal_replay(pl_journal_t *jn, pl_jsink_t *s)
 static int
 pl_journal_drain(pl_journal_t *jn)
 {
-    int           rc;
-    size_t        len;
+    int           rc, full;
+    size_t        len, max, room;
     unsigned      i;
     uint64_t      pos;
     long long     now;
@@ -695,14 +702,28 @@ pl_journal_drain(pl_journal_t *jn)
     pl_jbatch_t  *b;
     const void   *rec;
 
-    /* a sink that can neither take records nor spool them holds all */
+    /*
+     * A sink that is down or replaying spools what it is given: the
+     * batch is what its spool has room for, and a sink that can neither
+     * take records nor spool them holds all.
+     */
+    max = PL_JOURNAL_BATCH;
+
     for (i = 0; i < jn->nsinks; i++) {
         s = &jn->sinks[i];
 
-        if ((s->down || s->spool->records != 0)
-            && !pl_spool_room(s->spool, PL_JOURNAL_BATCH,
-                              UCO_JOURNAL_RECORD_MAX))
-        {
+        if (!s->down && s->spool->records == 0) {
+            s->full_logged = 0;
+            continue;
+        }
+
+        room = pl_spool_room(s->spool, UCO_JOURNAL_RECORD_MAX);
+
+        if (room < max) {
+            max = room;
+        }
+
+        if (room == 0) {
             if (!s->full_logged) {
                 pl_log(PL_LOG_ERROR, "journal: %s spool is full "
                        "(%llu bytes); the ring is not drained until %s is "
@@ -722,7 +743,7 @@ pl_journal_drain(pl_journal_t *jn)
     b->n = 0;
     pos = jn->read;
 
-    while (b->n < PL_JOURNAL_BATCH) {
+    while (pos - jn->read < max) {
         rc = uco_journal_read(&jn->ring, pos, &rec, &len);
 
         if (rc == UCO_JOURNAL_BUSY) {
@@ -767,6 +788,9 @@ pl_journal_drain(pl_journal_t *jn)
         return 0;
     }
 
+    /* a full batch: the ring may hold more at once */
+    full = pos - jn->read == max;
+
     for (i = 0; i < jn->nsinks; i++) {
         if (b->n != 0 && pl_journal_take(jn, &jn->sinks[i], b) != PL_OK) {
             /* not taken, not spooled: read the batch again later */
@@ -780,7 +804,7 @@ pl_journal_drain(pl_journal_t *jn)
                        __ATOMIC_RELAXED);
     jn->read = pos;
 
-    return 1;
+    return full;
 }
 
 
@@ -849,6 +873,26 @@ pl_journal_try(pl_journal_t *jn, pl_jsink_t *s, const pl_jbatch_t *b)
     s->down = 1;
 
     return PL_ERR;
+}
+
+
+/* for the sinks: digits by hand (snprintf was a quarter of the CPU) */
+
+char *
+pl_journal_u64(char *p, uint64_t v)
+{
+    char   d[20], *e;
+
+    e = d + sizeof(d);
+
+    do {
+        *--e = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+
+    memcpy(p, e, (size_t) (d + sizeof(d) - e));
+
+    return p + (d + sizeof(d) - e);
 }
 
 

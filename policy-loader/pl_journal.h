@@ -14,7 +14,12 @@
 #include "uco_journal.h"
 
 
-#define PL_JOURNAL_BATCH    256
+/*
+ * Records per batch: one PostgreSQL statement, one Redis pipeline; at
+ * the default --interval a node answering 100 000 a second fills one
+ * batch per wake-up
+ */
+#define PL_JOURNAL_BATCH    2048
 
 
 /* records on their way: raw msgpack and decoded */
@@ -27,5 +32,7 @@ typedef struct {
 
 
 int pl_journal_main(int argc, char **argv);
+/* v's decimal digits at p; returns their end (no NUL) */
+char *pl_journal_u64(char *p, uint64_t v);
 
 #endif /* PL_JOURNAL_H */

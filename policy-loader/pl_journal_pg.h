@@ -1,8 +1,9 @@
 /*
  * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
  *
- * The journal's PostgreSQL sink: COPY into a staging table, then one
- * INSERT ... ON CONFLICT DO NOTHING into the partitioned uco.decision.
+ * The journal's PostgreSQL sink: a batch is one prepared INSERT ...
+ * SELECT FROM unnest(arrays) ... ON CONFLICT DO NOTHING into the
+ * partitioned uco.decision.
  */
 
 #ifndef PL_JOURNAL_PG_H
@@ -24,14 +25,13 @@ typedef struct {
     int        err;
     char       errstr[PL_ERRSTR_LEN];
     pl_pg_t   *pg;
-    int        staged;      /* the staging table exists on this session */
     int32_t    months[PL_JOURNAL_PG_MONTHS];    /* partitions known */
+    uint64_t   month_lo;    /* the last month checked, unix ms */
+    uint64_t   month_hi;
     unsigned   retention;   /* months; 0: keep for ever */
     long long  maintain_at; /* monotonic ms; 0: at once */
-    char      *buf;
+    char      *buf;         /* the batch's column arrays */
     size_t     size;
-    int64_t    ts_sec;      /* the second ts holds; -1: none yet */
-    char       ts[64];      /* "YYYY-MM-DD HH:MM:SS" of ts_sec, UTC */
 } pl_journal_pg_t;
 
 

@@ -253,7 +253,7 @@ pl_redis_append(pl_redis_t *rd, const uco_journal_rec_t *r,
             continue;
         }
 
-        snprintf(num[i], PL_REDIS_NUM, "%llu", (unsigned long long) v[i]);
+        *pl_journal_u64(num[i], v[i]) = '\0';
         argv[argc++] = name[i];
         argv[argc++] = num[i];
     }
@@ -266,8 +266,7 @@ pl_redis_append(pl_redis_t *rd, const uco_journal_rec_t *r,
         argv[argc++] = uco_snap_reason_name(r->reason);
     }
 
-    snprintf(num[8], PL_REDIS_NUM, "%llu",
-             (unsigned long long) r->generation);
+    *pl_journal_u64(num[8], r->generation) = '\0';
     argv[argc++] = "generation";
     argv[argc++] = num[8];
 

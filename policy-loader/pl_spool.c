@@ -329,10 +329,14 @@ pl_spool_write_pos(pl_spool_t *sp)
 }
 
 
-int
-pl_spool_room(pl_spool_t *sp, size_t n, size_t len)
+size_t
+pl_spool_room(pl_spool_t *sp, size_t len)
 {
-    return sp->size + n * (PL_SPOOL_FRAME_HEADER + len) <= sp->max;
+    if (sp->size >= sp->max) {
+        return 0;
+    }
+
+    return (size_t) ((sp->max - sp->size) / (PL_SPOOL_FRAME_HEADER + len));
 }
 
 

@@ -38,8 +38,8 @@ int pl_spool_open(pl_spool_t *sp);
 /* append n records and fdatasync; PL_ERR with PL_EDATA when full */
 int pl_spool_append(pl_spool_t *sp, const uint8_t *const *recs,
     const uint32_t *lens, size_t n);
-/* room for n more records of at most len bytes */
-int pl_spool_room(pl_spool_t *sp, size_t n, size_t len);
+/* how many more records of at most len bytes fit */
+size_t pl_spool_room(pl_spool_t *sp, size_t len);
 /* read up to max records from the replay position into buf */
 int pl_spool_read(pl_spool_t *sp, uint8_t *buf, size_t size,
     const uint8_t **recs, uint32_t *lens, size_t max, size_t *n,
