@@ -384,7 +384,13 @@ pl_journal_map(pl_journal_t *jn)
         return PL_ERR;
     }
 
-    p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    /*
+     * MAP_POPULATE: the page tables are made once here, not by a fault
+     * at each page during the first lap (a tenth of a fresh process's
+     * CPU in the benchmark); nginx's workers do the same.
+     */
+    p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_POPULATE, fd, 0);
     (void) close(fd);
 
     if (p == MAP_FAILED) {
@@ -876,23 +882,43 @@ pl_journal_try(pl_journal_t *jn, pl_jsink_t *s, const pl_jbatch_t *b)
 }
 
 
-/* for the sinks: digits by hand (snprintf was a quarter of the CPU) */
+/*
+ * For the sinks: digits by hand, two at a time (snprintf was a quarter
+ * of the delivery's CPU, a digit at a time an eighth).
+ */
 
 char *
 pl_journal_u64(char *p, uint64_t v)
 {
-    char   d[20], *e;
+    char     d[20], *e;
+    size_t   n;
+
+    static const char  pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930"
+        "31323334353637383940414243444546474849505152535455565758596061"
+        "62636465666768697071727374757677787980818283848586878889909192"
+        "93949596979899";
 
     e = d + sizeof(d);
 
-    do {
-        *--e = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
+    while (v >= 100) {
+        e -= 2;
+        memcpy(e, pairs + v % 100 * 2, 2);
+        v /= 100;
+    }
 
-    memcpy(p, e, (size_t) (d + sizeof(d) - e));
+    if (v >= 10) {
+        e -= 2;
+        memcpy(e, pairs + v * 2, 2);
 
-    return p + (d + sizeof(d) - e);
+    } else {
+        *--e = (char) ('0' + v);
+    }
+
+    n = (size_t) (d + sizeof(d) - e);
+    memcpy(p, e, n);
+
+    return p + n;
 }
 
 

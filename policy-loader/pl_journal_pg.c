@@ -17,24 +17,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <endian.h>
 
 #include "pl_journal_pg.h"
 #include "pl_loop.h"
 
 
 /*
- * The twelve columns' arrays; the most one element takes, with its
- * comma: a uint64 (20 digits), a quoted terminal (32 + 2), a name.
+ * The twelve columns' binary arrays, each in a part of buf: a 20-byte
+ * header, then per element a length and at most a terminal (32 bytes).
  */
 #define PL_JOURNAL_PG_COLS      12
-#define PL_JOURNAL_PG_ELEM      40
+#define PL_JOURNAL_PG_COL_SIZE  (20 + PL_JOURNAL_BATCH                   \
+                                 * (4 + UCO_SNAP_TERMINAL_LEN))
 #define PL_JOURNAL_PG_STMT      "uco_journal_insert"
+
+/* pg_type's OIDs of the elements */
+#define PL_PG_INT2              21
+#define PL_PG_INT8              20
+#define PL_PG_TEXT              25
 
 /*
  * decided_at: the record's unix milliseconds after the epoch, exact
- * (interval arithmetic is in integer microseconds).  Terminals come
- * quoted: only "NULL" would need it, the decoders let nothing else
- * through that would.
+ * (interval arithmetic is in integer microseconds).
  */
 static const char  pl_journal_pg_insert[] =
     "INSERT INTO uco.decision (decision_id, decided_at, node, partner_id, "
@@ -56,10 +61,11 @@ static int pl_journal_pg_session(pl_journal_pg_t *jp);
 static int pl_journal_pg_partitions(pl_journal_pg_t *jp,
     const pl_jbatch_t *b);
 static int pl_journal_pg_maintain(pl_journal_pg_t *jp);
-static char *pl_journal_pg_opt(char *p, uint64_t v, int null);
-static char *pl_journal_pg_name(char *p, const char *s);
+static uint8_t *pl_journal_pg_head(uint8_t *p, uint32_t oid, size_t n);
+static uint8_t *pl_journal_pg_int8(uint8_t *p, uint64_t v, int null);
+static uint8_t *pl_journal_pg_text(uint8_t *p, const void *s, size_t n);
 static void pl_journal_pg_arrays(pl_journal_pg_t *jp, const pl_jbatch_t *b,
-    const char **values);
+    const char **values, int *lengths);
 static void pl_journal_pg_fail(pl_journal_pg_t *jp, const char *what);
 
 
@@ -74,8 +80,7 @@ pl_journal_pg_new(const char *conninfo, unsigned retention)
     }
 
     jp->retention = retention;
-    jp->size = PL_JOURNAL_PG_COLS * (PL_JOURNAL_BATCH * PL_JOURNAL_PG_ELEM
-                                     + 4);
+    jp->size = PL_JOURNAL_PG_COLS * PL_JOURNAL_PG_COL_SIZE;
     jp->buf = malloc(jp->size);
     jp->pg = pl_pg_new(conninfo);
 
@@ -252,93 +257,124 @@ pl_journal_pg_maintain(pl_journal_pg_t *jp)
  * "{1,2,NULL}".
  */
 
-/* the value or NULL, then a comma */
+/*
+ * Binary array parameters, array_send()'s format, big-endian: the
+ * dimensions, the element type, then each element's length (-1: NULL)
+ * and bytes.  No digits to write, none for the server to parse.
+ */
 
-static char *
-pl_journal_pg_opt(char *p, uint64_t v, int null)
+static uint8_t *
+pl_journal_pg_head(uint8_t *p, uint32_t oid, size_t n)
 {
-    if (null) {
-        memcpy(p, "NULL,", 5);
-        return p + 5;
-    }
+    uint32_t  h[5];
 
-    p = pl_journal_u64(p, v);
-    *p++ = ',';
+    h[0] = htobe32(1);              /* dimensions */
+    h[1] = htobe32(1);              /* may hold NULLs */
+    h[2] = htobe32(oid);
+    h[3] = htobe32((uint32_t) n);
+    h[4] = htobe32(1);              /* lower bound */
+    memcpy(p, h, sizeof(h));
 
-    return p;
+    return p + sizeof(h);
 }
 
 
-/* the decision and reason names are [a-z_], never "NULL" */
-
-static char *
-pl_journal_pg_name(char *p, const char *s)
+static uint8_t *
+pl_journal_pg_int8(uint8_t *p, uint64_t v, int null)
 {
-    while (*s != '\0') {
-        *p++ = *s++;
+    uint32_t  len;
+
+    if (null) {
+        len = htobe32(UINT32_MAX);
+        memcpy(p, &len, 4);
+        return p + 4;
     }
 
-    *p++ = ',';
+    len = htobe32(8);
+    v = htobe64(v);
+    memcpy(p, &len, 4);
+    memcpy(p + 4, &v, 8);
 
-    return p;
+    return p + 12;
+}
+
+
+static uint8_t *
+pl_journal_pg_text(uint8_t *p, const void *s, size_t n)
+{
+    uint32_t  len;
+
+    if (s == NULL) {
+        len = htobe32(UINT32_MAX);
+        memcpy(p, &len, 4);
+        return p + 4;
+    }
+
+    len = htobe32((uint32_t) n);
+    memcpy(p, &len, 4);
+    memcpy(p + 4, s, n);
+
+    return p + 4 + n;
 }
 
 
 static void
 pl_journal_pg_arrays(pl_journal_pg_t *jp, const pl_jbatch_t *b,
-    const char **values)
+    const char **values, int *lengths)
 {
     int                       c;
     size_t                    i;
-    char                     *p[PL_JOURNAL_PG_COLS];
+    uint16_t                  node;
+    uint32_t                  len;
+    uint8_t                  *p[PL_JOURNAL_PG_COLS];
+    const char               *n;
     const uco_journal_rec_t  *r;
 
+    static const uint32_t  oids[PL_JOURNAL_PG_COLS] = {
+        PL_PG_INT8, PL_PG_INT8, PL_PG_INT2, PL_PG_INT8, PL_PG_TEXT,
+        PL_PG_INT8, PL_PG_INT8, PL_PG_TEXT, PL_PG_TEXT, PL_PG_INT8,
+        PL_PG_INT8, PL_PG_INT8
+    };
+
     for (c = 0; c < PL_JOURNAL_PG_COLS; c++) {
-        p[c] = jp->buf + c * (PL_JOURNAL_BATCH * PL_JOURNAL_PG_ELEM + 4);
-        values[c] = p[c];
-        *p[c]++ = '{';
+        values[c] = (char *) jp->buf + c * PL_JOURNAL_PG_COL_SIZE;
+        p[c] = pl_journal_pg_head((uint8_t *) values[c], oids[c], b->n);
     }
+
+    len = htobe32(2);
 
     for (i = 0; i < b->n; i++) {
         r = &b->rec[i];
 
-        p[0] = pl_journal_pg_opt(p[0], r->id, 0);
-        p[1] = pl_journal_pg_opt(p[1], r->time_ms, 0);
-        p[2] = pl_journal_pg_opt(p[2], r->node, 0);
-        p[3] = pl_journal_pg_opt(p[3], r->partner, 0);
+        p[0] = pl_journal_pg_int8(p[0], r->id, 0);
+        p[1] = pl_journal_pg_int8(p[1], r->time_ms, 0);
 
-        if (r->terminal_len != 0) {
-            *p[4]++ = '"';
-            memcpy(p[4], r->terminal, r->terminal_len);
-            p[4] += r->terminal_len;
-            memcpy(p[4], "\",", 2);
-            p[4] += 2;
+        node = htobe16((uint16_t) r->node);
+        memcpy(p[2], &len, 4);
+        memcpy(p[2] + 4, &node, 2);
+        p[2] += 6;
 
-        } else {
-            p[4] = pl_journal_pg_opt(p[4], 0, 1);
-        }
+        p[3] = pl_journal_pg_int8(p[3], r->partner, 0);
+        p[4] = pl_journal_pg_text(p[4], r->terminal_len ? r->terminal : NULL,
+                                  r->terminal_len);
+        p[5] = pl_journal_pg_int8(p[5], r->card, r->card == 0);
+        p[6] = pl_journal_pg_int8(p[6], r->programme, r->programme == 0);
 
-        p[5] = pl_journal_pg_opt(p[5], r->card, r->card == 0);
-        p[6] = pl_journal_pg_opt(p[6], r->programme, r->programme == 0);
-        p[7] = pl_journal_pg_name(p[7], uco_snap_decision_name(r->decision));
-        p[8] = r->reason != UCO_REASON_NONE
-               ? pl_journal_pg_name(p[8], uco_snap_reason_name(r->reason))
-               : pl_journal_pg_opt(p[8], 0, 1);
-        p[9] = pl_journal_pg_opt(p[9], (uint64_t) r->discount,
-                                 r->discount < 0);
-        p[10] = pl_journal_pg_opt(p[10], (uint64_t) r->amount,
-                                  r->amount < 0);
-        p[11] = pl_journal_pg_opt(p[11], r->generation, 0);
+        n = uco_snap_decision_name(r->decision);
+        p[7] = pl_journal_pg_text(p[7], n, strlen(n));
+        n = r->reason != UCO_REASON_NONE ? uco_snap_reason_name(r->reason)
+                                         : NULL;
+        p[8] = pl_journal_pg_text(p[8], n, n != NULL ? strlen(n) : 0);
+
+        p[9] = pl_journal_pg_int8(p[9], (uint64_t) r->discount,
+                                  r->discount < 0);
+        p[10] = pl_journal_pg_int8(p[10], (uint64_t) r->amount,
+                                   r->amount < 0);
+        p[11] = pl_journal_pg_int8(p[11], r->generation, 0);
     }
 
-    /* the last comma becomes the brace */
     for (c = 0; c < PL_JOURNAL_PG_COLS; c++) {
-        if (b->n != 0) {
-            p[c]--;
-        }
-
-        *p[c]++ = '}';
-        *p[c] = '\0';
+        lengths[c] = (int) (p[c] - (const uint8_t *) values[c]);
     }
 }
 
@@ -382,8 +418,13 @@ pl_journal_pg_session(pl_journal_pg_t *jp)
 int
 pl_journal_pg_deliver(pl_journal_pg_t *jp, const pl_jbatch_t *b)
 {
+    int          lengths[PL_JOURNAL_PG_COLS];
     PGresult    *res;
     const char  *values[PL_JOURNAL_PG_COLS];
+
+    static const int  binary[PL_JOURNAL_PG_COLS] = {
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+    };
 
     if (!pl_pg_connected(jp->pg) && pl_journal_pg_session(jp) != PL_OK) {
         goto failed;
@@ -399,10 +440,10 @@ pl_journal_pg_deliver(pl_journal_pg_t *jp, const pl_jbatch_t *b)
         goto failed;
     }
 
-    pl_journal_pg_arrays(jp, b, values);
+    pl_journal_pg_arrays(jp, b, values, lengths);
 
     res = PQexecPrepared(jp->pg->conn, PL_JOURNAL_PG_STMT,
-                         PL_JOURNAL_PG_COLS, values, NULL, NULL, 0);
+                         PL_JOURNAL_PG_COLS, values, lengths, binary, 0);
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         PQclear(res);
