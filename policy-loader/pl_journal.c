@@ -96,6 +96,8 @@ typedef struct {
     uint64_t        busy_pos;
     long long       busy_since;
     long long       ring_checked;
+    long long       read_at;        /* the last drain's read, ms */
+    unsigned        wait;           /* ms, before the next tick */
 
     pl_jsink_t      sinks[2];
     unsigned        nsinks;
@@ -201,7 +203,7 @@ pl_journal_main(int argc, char **argv)
 
     while (!pl_loop_stop) {
         if (pl_journal_tick(jn) == 0) {
-            pl_loop_sleep(jn->cf.interval, NULL, NULL);
+            pl_loop_sleep(jn->wait, NULL, NULL);
         }
     }
 
@@ -433,9 +435,10 @@ pl_journal_unmap(pl_journal_t *jn)
 /*
  * Returns non-zero when more is waiting at once (a full batch was taken,
  * a spool has more to replay): the loop goes on without sleeping.  Zero
- * after a batch that emptied the ring: the loop sleeps --interval, so
- * that records gather into one batch, one round trip per sink, instead
- * of a round trip for the few that arrived during the last one.
+ * after a batch that emptied the ring: the loop sleeps jn->wait (the
+ * drain sets it), so that records gather into one batch, one round trip
+ * per sink, instead of a round trip for the few that arrived during the
+ * last one.
  */
 
 static int
@@ -460,6 +463,7 @@ pl_journal_tick(pl_journal_t *jn)
     }
 
     jn->map_logged = 0;
+    jn->wait = jn->cf.interval;
 
     jn->ring.header->loader_seen = (uint64_t) time(NULL);
 
@@ -702,8 +706,8 @@ pl_journal_drain(pl_journal_t *jn)
     int           rc, full;
     size_t        len, max, room;
     unsigned      i;
-    uint64_t      pos;
-    long long     now;
+    uint64_t      pos, gather;
+    long long     now, since;
     pl_jsink_t   *s;
     pl_jbatch_t  *b;
     const void   *rec;
@@ -748,6 +752,9 @@ pl_journal_drain(pl_journal_t *jn)
     b = &jn->batch;
     b->n = 0;
     pos = jn->read;
+    now = pl_loop_now();
+    since = now - jn->read_at;
+    jn->read_at = now;
 
     while (pos - jn->read < max) {
         rc = uco_journal_read(&jn->ring, pos, &rec, &len);
@@ -796,6 +803,19 @@ pl_journal_drain(pl_journal_t *jn)
 
     /* a full batch: the ring may hold more at once */
     full = pos - jn->read == max;
+
+    /*
+     * Else the wait that gathers about PL_JOURNAL_GATHER records at the
+     * rate these came in since the last read, at most --interval: few
+     * wake-ups when records come fast, --interval when they trickle.
+     */
+    if (!full && since > 0) {
+        gather = (uint64_t) since * PL_JOURNAL_GATHER / (pos - jn->read);
+
+        if (gather < jn->wait) {
+            jn->wait = gather > 0 ? (unsigned) gather : 1;
+        }
+    }
 
     for (i = 0; i < jn->nsinks; i++) {
         if (b->n != 0 && pl_journal_take(jn, &jn->sinks[i], b) != PL_OK) {

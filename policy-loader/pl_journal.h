@@ -21,6 +21,9 @@
  */
 #define PL_JOURNAL_BATCH    2048
 
+/* records a wait between two reads of the ring aims to gather */
+#define PL_JOURNAL_GATHER   (PL_JOURNAL_BATCH / 2)
+
 
 /* records on their way: raw msgpack and decoded */
 typedef struct {

@@ -135,9 +135,9 @@ pl_jconf_usage(FILE *out)
         "                        drop uco.decision partitions older than"
         " N months\n"
         "                        (default 0: keep for ever)\n"
-        "  -i, --interval SECS   the wait after a batch that emptied the"
+        "  -i, --interval SECS   the longest wait between two reads of the"
         " ring\n"
-        "                        (default 0.02)\n"
+        "                        (default 0.1)\n"
         "      --timeout SECS    Redis connect and I/O timeout"
         " (default 2)\n"
         "      --metrics-file F  write Prometheus metrics to F"
@@ -163,7 +163,7 @@ pl_jconf_parse(pl_jconf_t *cf, int argc, char **argv)
     cf->stream = PL_JCONF_STREAM;
     cf->spool_dir = PL_JCONF_SPOOL_DIR;
     cf->spool_max = PL_JCONF_SPOOL_MAX;
-    cf->interval = 20;
+    cf->interval = 100;
     cf->timeout = 2000;
     cf->run.log_level = PL_LOG_INFO;
 
