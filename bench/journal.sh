@@ -36,6 +36,8 @@
 #          its own first, for a before/after in one run
 #        UCO_BENCH_PERF_LOADER=1: perf record -g of the delivery process
 #          during the (last) delivered phase; its report at the end
+#        UCO_BENCH_REDIS=1: a local redis-server too (no persistence), a
+#          second sink for the delivery process (its CPU printed apart)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -72,9 +74,28 @@ CONF
 journal_loader() {
     mkdir -p "$run/spool-$(basename "$1")"
     "${2:-$top/build/policy-loader}" journal --ring "$1" --db "$db" \
+        ${redis_port:+--redis 127.0.0.1:$redis_port --maxlen 2000000} \
         --spool "$run/spool-$(basename "$1")" \
         >>"$run/journal-$(basename "$1").log" 2>&1 &
     bench_pids+=($!)
+}
+
+# journal_redis: with UCO_BENCH_REDIS, a redis-server of the bench's own
+journal_redis() {
+    redis_port=
+    [ -n "${UCO_BENCH_REDIS:-}" ] || return 0
+    redis_port=$((port + 3))
+    mkdir -p "$run/redis"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" \
+        --save '' --appendonly no --daemonize no \
+        --logfile "$run/redis/redis.log" &
+    bench_pids+=($!)
+    redis_pid=$!
+    for _ in $(seq 1 50); do
+        redis-cli -p "$redis_port" PING 2>/dev/null | grep -q PONG && return 0
+        sleep 0.1
+    done
+    echo "redis-server did not start"; return 1
 }
 
 # journal_drained DIR: waits (up to 2 minutes) until DIR's ring is empty
@@ -145,7 +166,7 @@ per_answer() {
 # phase's start until the ring is drained again, per record appended in
 # the phase; then the node's cost
 journal_delivered() {
-    local l=$1 pid pl0 pl1 pg0 pg1 a n pl pg off on rate
+    local l=$1 pid pl0 pl1 pg0 pg1 rd0=0 rd1=0 a n pl pg off on rate
     journal_loader "$jdeliv" "${2:-}"
     pid=${bench_pids[-1]}
     journal_drained "$jdeliv"
@@ -155,10 +176,12 @@ journal_delivered() {
         perf_pid=$!
     fi
     pl0=$(cpu_of "$pid"); pg0=$(pg_cpu)
+    [ -z "$redis_port" ] || rd0=$(cpu_of "$redis_pid")
     a=$(ring_field "$jdeliv" appended)
     journal_phase delivered $((port + 2)) "$l"
     journal_drained "$jdeliv"
     pl1=$(cpu_of "$pid"); pg1=$(pg_cpu)
+    [ -z "$redis_port" ] || rd1=$(cpu_of "$redis_pid")
     if [ -n "${perf_pid:-}" ]; then
         kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=
     fi
@@ -171,11 +194,14 @@ journal_delivered() {
     pg=$(( (pg1 - pg0) / (n + 1) ))
     off=$(per_answer "off-$l"); on=$(per_answer "on-$l")
     rate=$(awk '{print $2 / $1}' "$run/on-$l")
+    echo "$l: delivered to PostgreSQL${redis_port:+ and Redis} (local)"
     echo "$l: appended $n in the phase," \
          "dropped $(ring_field "$jdeliv" dropped);" \
          "policy-loader journal (${2:-$top/build/policy-loader})" \
          "$(( (pl1 - pl0) / 1000000 )) ms of CPU ($pl ns/record)," \
-         "PostgreSQL $(( (pg1 - pg0) / 1000000 )) ms ($pg ns/record)"
+         "PostgreSQL $(( (pg1 - pg0) / 1000000 )) ms ($pg ns/record)" \
+         ${redis_port:+"Redis $(( (rd1 - rd0) / 1000000 )) ms" \
+             "($(( (rd1 - rd0) / (n + 1) )) ns/record)"}
     echo "$l: NODE COST (worker CPU/answer on $on ns + journal process" \
          "$pl ns/record) / worker CPU/answer off $off ns =" \
          "$(echo "scale=3; ($on + $pl) / $off" | bc) (target < 1.05);" \
@@ -246,6 +272,7 @@ bench_journal_report() {
     jring=$(mktemp -d /dev/shm/uco-bench-jring.XXXXXX)
     jdeliv=$(mktemp -d /dev/shm/uco-bench-jdeliv.XXXXXX)
     trap 'rm -rf "$jring" "$jdeliv"; bench_cleanup' EXIT
+    journal_redis
     journal_nginx off "$port" ""
     journal_nginx ring $((port + 1)) "uco_journal $jring;
     uco_journal_size ${rsize}m;

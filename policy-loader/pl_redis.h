@@ -1,7 +1,8 @@
 /*
  * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
  *
- * The journal's Redis sink: one XADD per record, pipelined per batch,
+ * The journal's Redis sink: one XADD per record, pipelined per batch
+ * (written by hand in RESP, handed to hiredis in one piece),
  * the stream capped by MAXLEN or MINID (hiredis 0.14 API); over TCP or
  * a unix socket, with AUTH.
  */
@@ -30,6 +31,9 @@ typedef struct {
     uint64_t       minid_age;   /* ms; 0: none */
     unsigned       timeout;     /* ms */
     redisContext  *ctx;
+    char          *head;       /* what each XADD of a batch starts with */
+    char          *buf;        /* a batch's commands */
+    size_t         size;
     char           where[80];  /* host:port, for messages */
 } pl_redis_t;
 

@@ -5,7 +5,8 @@
 # loader killed (SIGKILL) after reading a batch and before acknowledging
 # it loses nothing; the reports count the decisions; a record of another
 # msgpack layout is delivered (and counted), one nginx could not have
-# written is skipped (and counted); bad options exit 2.
+# written is skipped (and counted); the stream's cap (MAXLEN, MINID) is
+# sent as the options say; bad options exit 2.
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -317,6 +318,44 @@ like(read_file(tmpdir() . '/journal.prom'),
     qr/^uco_journal_records_decoded_total\{layout="fixed"\} [1-9]/m,
     'and the records nginx wrote as fixed');
 is(journal_kill('TERM'), 0, 'SIGTERM: exit 0');
+
+# ------------------------------------------- the stream's cap, as sent
+
+# what the journal sends Redis, seen by MONITOR: the cap of each option
+my $rows = psql('SELECT count(*) FROM uco.decision');
+for my $cap (['--maxlen', '7', qr/"MAXLEN" "~" "7" "\*" "id" "\d+"/],
+    ['--minid-age', '60', qr/"MINID" "~" "(\d+)" "\*" "id" "\d+"/])
+{
+    my $mon = tmpdir() . "/monitor$cap->[0]";
+    my $mpid = fork // die "fork: $!\n";
+    if ($mpid == 0) {
+        open STDOUT, '>', $mon;
+        exec 'redis-cli', '-p', $rport, 'MONITOR' or POSIX::_exit(127);
+    }
+    wait_until(sub { -s $mon }, 5);
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>>', $LOG;
+        open STDERR, '>&', \*STDOUT;
+        exec $LOADER, 'journal', '--ring', $JDIR, '--spool', $SPOOL,
+            '--redis', "127.0.0.1:$rport", '--interval', '0.01',
+            $cap->[0], $cap->[1] or POSIX::_exit(127);
+    }
+    my $before = time;
+    ask(2);
+    my $sent = sub { grep { /"XADD"/ } split /\n/, read_file($mon) };
+    ok(wait_until(sub { $sent->() == 2 }, 10), "$cap->[0]: two XADD");
+    kill 'TERM', $pid, $mpid;
+    waitpid $_, 0 for $pid, $mpid;
+    my @x = $sent->();
+    like($x[0], $cap->[2], "$cap->[0] $cap->[1]: the cap as the option says");
+    if ($cap->[0] eq '--minid-age' && $x[0] =~ $cap->[2]) {
+        ok(abs($1 / 1000 - ($before - 60)) < 5,
+            'MINID: now less the age, in milliseconds');
+    }
+}
+is(psql('SELECT count(*) FROM uco.decision'), $rows,
+    'PostgreSQL was not a sink of these');
 
 # ---------------------------------------------------------------- options
 
