@@ -809,8 +809,9 @@ pl_journal_drain(pl_journal_t *jn)
      * rate these came in since the last read, at most --interval: few
      * wake-ups when records come fast, --interval when they trickle.
      */
-    if (!full && since > 0) {
-        gather = (uint64_t) since * PL_JOURNAL_GATHER / (pos - jn->read);
+    if (!full) {
+        gather = (uint64_t) (since > 0 ? since : 1) * PL_JOURNAL_GATHER
+                 / (pos - jn->read);
 
         if (gather < jn->wait) {
             jn->wait = gather > 0 ? (unsigned) gather : 1;
