@@ -207,6 +207,12 @@ journal_delivered() {
          "$(echo "scale=3; ($on + $pl) / $off" | bc) (target < 1.05);" \
          "worker alone $(echo "scale=3; $on / $off" | bc)," \
          "journal process $(echo "scale=3; $pl / $off" | bc)"
+    echo "$l: node cost with the worker's own ratio from the ring phase" \
+         "(no delivery process beside it):" \
+         "$(echo "scale=3; $(per_answer on-ring) / $(per_answer off-ring)" \
+              "+ $pl / $off" | bc) (worker" \
+         "$(echo "scale=3; $(per_answer on-ring) / $(per_answer off-ring)" \
+              | bc) + journal process $(echo "scale=3; $pl / $off" | bc))"
     echo "$l: rate with delivery AND PostgreSQL on the same $(nproc)" \
          "cores: $(printf '%.0f' "$rate") req/s," \
          "$(echo "scale=3; $(awk '{print $2 / $1}' "$run/on-$l") /" \
