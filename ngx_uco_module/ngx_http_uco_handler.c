@@ -78,7 +78,11 @@ ngx_http_uco_handler(ngx_http_request_t *r)
         goto done;
     }
 
-    rc = ngx_http_uco_begin(r, &ctx, &err);
+    /* a stored kind's slot is fetched while the partner is checked */
+    rc = ngx_http_uco_begin(r, &ctx,
+                            c.err.status == 0 && q.kind_id <= UCO_KIND_UID
+                            ? q.key : NULL,
+                            &err);
 
     if (rc == NGX_ERROR) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -111,12 +115,15 @@ done:
  * (a) The request-level checks, in the order docs/api.md gives: a
  * snapshot, credentials, an active partner, fresh enough data where
  * stale data is refused.  NGX_DECLINED with *err set
- * refuses the whole request.
+ * refuses the whole request.  key (NULL: none) is the card's key of a
+ * stored kind: its slot is prefetched as soon as the snapshot is known,
+ * so that the partner's checks run during the cache miss, and its hash
+ * kept for the lookup (ngx_http_uco_ident_card()).
  */
 
 ngx_int_t
 ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
-    uco_query_error_t *err)
+    const uint8_t *key, uco_query_error_t *err)
 {
     ngx_int_t                   rc;
     ngx_http_uco_ctx_t         *ctx;
@@ -141,6 +148,12 @@ ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
         err->code = "no_snapshot";
         err->message = "no policy snapshot is loaded yet";
         return NGX_DECLINED;
+    }
+
+    /* the card's slot on its way while the request-level checks run */
+    if (key != NULL) {
+        ctx->req.key = key;
+        ctx->req.key_hash = uco_snap_prefetch(&cur->snap, key);
     }
 
     /* an address that keeps failing costs no more crypto work */

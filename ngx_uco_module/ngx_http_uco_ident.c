@@ -256,6 +256,7 @@ ngx_http_uco_ident_card(ngx_http_request_t *r, const uco_snap_t *snap,
     const uco_query_t *q, uco_snap_ref_t *card,
     uco_query_error_t *err)
 {
+    ngx_http_uco_ctx_t        *ctx;
     ngx_http_uco_main_conf_t  *umcf;
 
     umcf = ngx_http_get_module_main_conf(r, ngx_http_uco_module);
@@ -278,7 +279,16 @@ ngx_http_uco_ident_card(ngx_http_request_t *r, const uco_snap_t *snap,
         return ngx_http_uco_ident_token(r, umcf, snap, q, card, err);
 
     default:
-        (void) uco_snap_lookup(snap, q->key, card);
+        /* the key whose slot ngx_http_uco_begin() prefetched: its hash */
+        ctx = ngx_http_get_module_ctx(r, ngx_http_uco_module);
+
+        if (ctx != NULL && ctx->req.key == q->key) {
+            (void) uco_snap_lookup_hash(snap, q->key, ctx->req.key_hash,
+                                        card);
+
+        } else {
+            (void) uco_snap_lookup(snap, q->key, card);
+        }
 
         return NGX_OK;
     }

@@ -205,6 +205,8 @@ typedef struct {
     uco_snap_when_t             when;
     ngx_http_uco_journal_conf_t *journal;   /* NULL: not recorded */
     time_t                      stale;      /* data age, -1 when fresh */
+    const uint8_t              *key;        /* prefetched, or NULL */
+    uint64_t                    key_hash;   /* key's uco_snap_key_hash() */
 } ngx_http_uco_req_t;
 
 
@@ -232,7 +234,7 @@ extern ngx_conf_enum_t  ngx_http_uco_journal_full[];
 
 ngx_int_t ngx_http_uco_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_uco_begin(ngx_http_request_t *r, ngx_http_uco_ctx_t **ctxp,
-    uco_query_error_t *err);
+    const uint8_t *key, uco_query_error_t *err);
 void ngx_http_uco_check(ngx_http_request_t *r, ngx_http_uco_ctx_t *ctx,
     const uco_query_t *q, ngx_http_uco_check_t *c);
 

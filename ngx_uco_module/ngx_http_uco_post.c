@@ -77,7 +77,7 @@ ngx_http_uco_post_answer(ngx_http_request_t *r)
     ngx_http_uco_check_t     *c;
     ngx_http_uco_loc_conf_t  *ulcf;
 
-    rc = ngx_http_uco_begin(r, &ctx, &err);
+    rc = ngx_http_uco_begin(r, &ctx, NULL, &err);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -30,6 +30,7 @@ enum {
 
 static uint64_t uco_snap_align(uint64_t n);
 static uint64_t uco_snap_hash(const uint8_t key[UCO_SNAP_KEY_LEN]);
+static uint64_t uco_snap_hash_slot(uint64_t hash, uint64_t cap);
 static uint64_t uco_snap_slot(const uint8_t key[UCO_SNAP_KEY_LEN],
     uint64_t cap);
 static uint64_t uco_snap_capacity(uint64_t n);
@@ -232,7 +233,14 @@ uco_snap_hash(const uint8_t key[UCO_SNAP_KEY_LEN])
 static uint64_t
 uco_snap_slot(const uint8_t key[UCO_SNAP_KEY_LEN], uint64_t cap)
 {
-    return ((uco_snap_hash(key) >> 32) * cap) >> 32;
+    return uco_snap_hash_slot(uco_snap_hash(key), cap);
+}
+
+
+static uint64_t
+uco_snap_hash_slot(uint64_t hash, uint64_t cap)
+{
+    return ((hash >> 32) * cap) >> 32;
 }
 
 
@@ -1281,6 +1289,22 @@ int
 uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
     uint32_t *card, uint32_t *summary)
 {
+    return uco_snap_find_card_hash(s, key, uco_snap_hash(key), card, summary);
+}
+
+
+uint64_t
+uco_snap_key_hash(const uint8_t key[UCO_SNAP_KEY_LEN])
+{
+    return uco_snap_hash(key);
+}
+
+
+int
+uco_snap_find_card_hash(const uco_snap_t *s,
+    const uint8_t key[UCO_SNAP_KEY_LEN], uint64_t hash, uint32_t *card,
+    uint32_t *summary)
+{
     uint32_t                       want;
     uint64_t                       cap, i, n;
     const uco_snap_ident_t        *e;
@@ -1288,7 +1312,7 @@ uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
 
     if (uco_snap_key_is_short(key)) {
         cap = s->nshort_idents;
-        i = uco_snap_slot(key, cap);
+        i = uco_snap_hash_slot(hash, cap);
         want = (uint32_t) key[0] << 28;
 
         for (n = 0; n < cap; n++) {
@@ -1319,7 +1343,7 @@ uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
     }
 
     cap = s->nidents;
-    i = uco_snap_slot(key, cap);
+    i = uco_snap_hash_slot(hash, cap);
 
     for (n = 0; n < cap; n++) {
         e = &s->idents[i];
@@ -1344,6 +1368,36 @@ uco_snap_find_card(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
     }
 
     return 0;
+}
+
+
+/*
+ * The home slot of a key in a file and in the base under it, fetched
+ * as soon as the key is known: the lookup reads it later, after the
+ * partner's checks, and finds it on its way.  Reads nothing itself.
+ */
+
+uint64_t
+uco_snap_prefetch(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN])
+{
+    int       is_short;
+    uint64_t  h;
+
+    is_short = uco_snap_key_is_short(key);
+    h = uco_snap_hash(key);
+
+    for ( /* void */ ; s != NULL; s = s->under) {
+        if (is_short) {
+            __builtin_prefetch(&s->short_idents[uco_snap_hash_slot(h,
+                                                   s->nshort_idents)]);
+
+        } else {
+            __builtin_prefetch(&s->idents[uco_snap_hash_slot(h,
+                                                             s->nidents)]);
+        }
+    }
+
+    return h;
 }
 
 
@@ -1448,13 +1502,13 @@ uco_snap_find_card_id(const uco_snap_t *s, uint64_t id, uint32_t *card)
 
 int
 uco_snap_lookup_delta(const uco_snap_t *s,
-    const uint8_t key[UCO_SNAP_KEY_LEN], uco_snap_ref_t *ref)
+    const uint8_t key[UCO_SNAP_KEY_LEN], uint64_t hash, uco_snap_ref_t *ref)
 {
     const uco_snap_t  *b;
 
     ref->snap = NULL;
 
-    if (uco_snap_find_card(s, key, &ref->card, &ref->summary)) {
+    if (uco_snap_find_card_hash(s, key, hash, &ref->card, &ref->summary)) {
         if (ref->summary == UCO_SNAP_SUM_TOMBSTONE) {
             return 0;
         }
@@ -1466,7 +1520,8 @@ uco_snap_lookup_delta(const uco_snap_t *s,
 
     b = s->under;
 
-    if (b == NULL || !uco_snap_find_card(b, key, &ref->card, &ref->summary)
+    if (b == NULL
+        || !uco_snap_find_card_hash(b, key, hash, &ref->card, &ref->summary)
         || uco_snap_overridden(s, ref->card))
     {
         return 0;

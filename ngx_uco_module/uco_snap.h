@@ -418,18 +418,32 @@ void uco_snap_key_hashpan(const uint8_t hash[32],
     uint8_t key[UCO_SNAP_KEY_LEN]);
 int uco_snap_find_card(const uco_snap_t *s,
     const uint8_t key[UCO_SNAP_KEY_LEN], uint32_t *card, uint32_t *summary);
+/* the same with the key's hash (uco_snap_key_hash()) already known */
+uint64_t uco_snap_key_hash(const uint8_t key[UCO_SNAP_KEY_LEN]);
+int uco_snap_find_card_hash(const uco_snap_t *s,
+    const uint8_t key[UCO_SNAP_KEY_LEN], uint64_t hash, uint32_t *card,
+    uint32_t *summary);
 int uco_snap_find_card_id(const uco_snap_t *s, uint64_t id,
     uint32_t *card);
 static inline uint64_t uco_snap_card_id(const uco_snap_t *s, uint32_t card);
 /* cards through a bound delta and its base; a base alone as well */
 static inline int uco_snap_lookup(const uco_snap_t *s,
     const uint8_t key[UCO_SNAP_KEY_LEN], uco_snap_ref_t *ref);
+static inline int uco_snap_lookup_hash(const uco_snap_t *s,
+    const uint8_t key[UCO_SNAP_KEY_LEN], uint64_t hash, uco_snap_ref_t *ref);
 int uco_snap_lookup_delta(const uco_snap_t *s,
-    const uint8_t key[UCO_SNAP_KEY_LEN], uco_snap_ref_t *ref);
+    const uint8_t key[UCO_SNAP_KEY_LEN], uint64_t hash,
+    uco_snap_ref_t *ref);
 int uco_snap_lookup_id(const uco_snap_t *s, uint64_t id,
     uco_snap_ref_t *ref);
 /* the id of a card found: a read of its card record */
 static inline uint64_t uco_snap_ref_id(const uco_snap_ref_t *ref);
+/*
+ * Start fetching the slots a key's lookup reads first; returns the key's
+ * hash, for uco_snap_lookup_hash() on the same key.
+ */
+uint64_t uco_snap_prefetch(const uco_snap_t *s,
+    const uint8_t key[UCO_SNAP_KEY_LEN]);
 const uco_snap_partner_t *uco_snap_find_partner(const uco_snap_t *s,
     uint64_t id);
 int uco_snap_terminal_allowed(const uco_snap_t *s,
@@ -499,8 +513,20 @@ static inline int
 uco_snap_lookup(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
     uco_snap_ref_t *ref)
 {
+    return uco_snap_lookup_hash(s, key, uco_snap_key_hash(key), ref);
+}
+
+
+/* hash: uco_snap_key_hash(key), as uco_snap_prefetch() returns it */
+
+static inline int
+uco_snap_lookup_hash(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
+    uint64_t hash, uco_snap_ref_t *ref)
+{
     if (s->under == NULL) {
-        if (!uco_snap_find_card(s, key, &ref->card, &ref->summary)) {
+        if (!uco_snap_find_card_hash(s, key, hash, &ref->card,
+                                     &ref->summary))
+        {
             ref->snap = NULL;
             return 0;
         }
@@ -510,7 +536,7 @@ uco_snap_lookup(const uco_snap_t *s, const uint8_t key[UCO_SNAP_KEY_LEN],
         return 1;
     }
 
-    return uco_snap_lookup_delta(s, key, ref);
+    return uco_snap_lookup_delta(s, key, hash, ref);
 }
 
 

@@ -381,7 +381,11 @@ keys(void)
 }
 
 
-/* the file that has the card (NULL: unknown), its index in *card */
+/*
+ * The file that has the card (NULL: unknown), its index in *card.  The
+ * key's slots prefetched first and its hash passed on, as the handler
+ * does: through a delta and its base, in both tables, found or not.
+ */
 
 static const uco_snap_t *
 lookup(const uco_snap_t *s, uco_id_kind_e kind, const char *v,
@@ -390,8 +394,12 @@ lookup(const uco_snap_t *s, uco_id_kind_e kind, const char *v,
     uint8_t         key[UCO_SNAP_KEY_LEN];
     uco_snap_ref_t  ref;
 
-    if (uco_snap_key(kind, v, strlen(v), key) != UCO_SNAP_OK
-        || !uco_snap_lookup(s, key, &ref))
+    if (uco_snap_key(kind, v, strlen(v), key) != UCO_SNAP_OK) {
+        return NULL;
+    }
+
+    if (!uco_snap_lookup_hash(s, key, uco_snap_prefetch(s, key), &ref)
+        || uco_snap_prefetch(s, key) != uco_snap_key_hash(key))
     {
         return NULL;
     }
