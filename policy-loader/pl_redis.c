@@ -11,10 +11,12 @@
  * no TLS: docs/journal.md says what to do instead.
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "pl_redis.h"
@@ -38,6 +40,32 @@ static char *pl_redis_field(char *p, const char *name, size_t nlen,
     uint64_t v);
 static char *pl_redis_append(char *p, const uco_journal_rec_t *r,
     const char *head, size_t hlen, unsigned hargs);
+static int pl_redis_send(pl_redis_t *rd, const char *p, size_t len);
+static int pl_redis_replies(pl_redis_t *rd, size_t n);
+static void *pl_redis_string(const redisReadTask *task, char *s, size_t len);
+static void *pl_redis_array(const redisReadTask *task, int n);
+static void *pl_redis_integer(const redisReadTask *task, long long v);
+static void *pl_redis_nil(const redisReadTask *task);
+static void pl_redis_nofree(void *obj);
+
+
+/*
+ * A batch's replies are read without an allocation: hiredis's reader
+ * is given these functions while the batch's replies are read (AUTH's
+ * reply is hiredis's own), and every reply becomes one of two static
+ * objects.  Only an error reply keeps something, its message for the
+ * log (truncated); the loader delivers from one thread.
+ */
+static char  pl_redis_errmsg[256];
+
+static redisReply  pl_redis_ok = { .type = REDIS_REPLY_STATUS };
+static redisReply  pl_redis_err = { .type = REDIS_REPLY_ERROR,
+                                    .str = pl_redis_errmsg };
+
+static redisReplyObjectFunctions  pl_redis_batch_fn = {
+    pl_redis_string, pl_redis_array, pl_redis_integer, pl_redis_nil,
+    pl_redis_nofree
+};
 
 
 pl_redis_t *
@@ -321,12 +349,10 @@ pl_redis_append(char *p, const uco_journal_rec_t *r, const char *head,
 int
 pl_redis_deliver(pl_redis_t *rd, const pl_jbatch_t *b)
 {
-    int              rc;
     char            *p, *h;
     size_t           i, hlen, size;
     unsigned         hargs;
     uint64_t         trim;
-    redisReply      *reply;
     struct timespec  now;
     char             d[20];
 
@@ -378,17 +404,75 @@ pl_redis_deliver(pl_redis_t *rd, const pl_jbatch_t *b)
         p = pl_redis_append(p, &b->rec[i], rd->head, hlen, hargs);
     }
 
-    if (redisAppendFormattedCommand(rd->ctx, rd->buf, (size_t) (p - rd->buf))
-        != REDIS_OK)
-    {
-        pl_error(rd, PL_ENOMEM, "redis: %s", rd->ctx->errstr);
-        pl_redis_close(rd);
+    if (pl_redis_send(rd, rd->buf, (size_t) (p - rd->buf)) != PL_OK) {
         return PL_ERR;
     }
 
+    return pl_redis_replies(rd, b->n);
+}
+
+
+/*
+ * The batch written to the socket from our buffer: hiredis would copy
+ * it into its output buffer and move the rest down after every write.
+ * Its buffer is empty between batches (a batch's replies are read
+ * only after all of it was written); if it is not, hiredis sends.  The
+ * socket is blocking with hiredis's send timeout: a timeout or error
+ * fails the batch like a hiredis error.
+ */
+
+static int
+pl_redis_send(pl_redis_t *rd, const char *p, size_t len)
+{
+    ssize_t  n;
+
+    if (sdslen(rd->ctx->obuf) != 0) {
+        if (redisAppendFormattedCommand(rd->ctx, p, len) != REDIS_OK) {
+            pl_error(rd, PL_ENOMEM, "redis: %s", rd->ctx->errstr);
+            pl_redis_close(rd);
+            return PL_ERR;
+        }
+
+        return PL_OK;
+    }
+
+    while (len != 0) {
+        n = send(rd->ctx->fd, p, len, MSG_NOSIGNAL);
+
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
+                     strerror(errno));
+            pl_redis_close(rd);
+            return PL_ERR;
+        }
+
+        p += n;
+        len -= (size_t) n;
+    }
+
+    return PL_OK;
+}
+
+
+/* n replies; PL_OK when none is an error */
+
+static int
+pl_redis_replies(pl_redis_t *rd, size_t n)
+{
+    int                         rc;
+    size_t                      i;
+    redisReply                 *reply;
+    redisReplyObjectFunctions  *fn;
+
+    fn = rd->ctx->reader->fn;
+    rd->ctx->reader->fn = &pl_redis_batch_fn;
     rc = PL_OK;
 
-    for (i = 0; i < b->n; i++) {
+    for (i = 0; i < n; i++) {
         if (redisGetReply(rd->ctx, (void **) &reply) != REDIS_OK) {
             pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
                      rd->ctx->errstr);
@@ -396,18 +480,71 @@ pl_redis_deliver(pl_redis_t *rd, const pl_jbatch_t *b)
             return PL_ERR;
         }
 
-        if (reply->type == REDIS_REPLY_ERROR && rc == PL_OK) {
+        if (reply == &pl_redis_err && rc == PL_OK) {
             pl_error(rd, PL_EQUERY, "redis XADD: %.*s",
-                     (int) reply->len, reply->str);
+                     (int) pl_redis_err.len, pl_redis_err.str);
             rc = PL_ERR;
         }
-
-        freeReplyObject(reply);
     }
+
+    rd->ctx->reader->fn = fn;
 
     if (rc != PL_OK) {
         pl_redis_close(rd);
     }
 
     return rc;
+}
+
+
+static void *
+pl_redis_string(const redisReadTask *task, char *s, size_t len)
+{
+    if (task->type != REDIS_REPLY_ERROR || task->parent != NULL) {
+        return &pl_redis_ok;
+    }
+
+    len = len < sizeof(pl_redis_errmsg) ? len : sizeof(pl_redis_errmsg);
+    memcpy(pl_redis_errmsg, s, len);
+    pl_redis_err.len = len;
+
+    return &pl_redis_err;
+}
+
+
+static void *
+pl_redis_array(const redisReadTask *task, int n)
+{
+    (void) task;
+    (void) n;
+
+    return &pl_redis_ok;
+}
+
+
+static void *
+pl_redis_integer(const redisReadTask *task, long long v)
+{
+    (void) task;
+    (void) v;
+
+    return &pl_redis_ok;
+}
+
+
+static void *
+pl_redis_nil(const redisReadTask *task)
+{
+    (void) task;
+
+    return &pl_redis_ok;
+}
+
+
+/* the objects are static */
+
+static void
+pl_redis_nofree(void *obj)
+{
+    (void) obj;
 }

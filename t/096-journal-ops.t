@@ -242,6 +242,36 @@ cmp_ok(metrics()->{'uco_journal_sink_failures_total{sink="redis"}'}, '>',
 is(xlen('uco:acl'), 3, 'nothing added');
 is(journal_stop(), 0, 'SIGTERM: exit 0');
 
+# ------------------------------------- an error reply to every XADD
+
+# the stream's key holds a string: each XADD of the batch is answered
+# WRONGTYPE, the batch spools whole and is replayed once the key is gone
+rcli('SET', 'uco:wt', 'not a stream');
+write_file($conf, <<"CONF");
+ring = $JDIR
+redis-socket = $SOCK
+redis-user = jrnl
+redis-password = "$ACL_PW"
+stream = uco:wt
+spool = $T/spool-wt
+interval = 0.01
+metrics-file = $PROM
+CONF
+journal_start('-c', $conf);
+ask(3);
+ok(wait_until(sub { log_text() =~ /redis XADD: WRONGTYPE/ }, 10),
+    'an error reply to XADD: logged');
+ok(wait_until(sub {
+        (metrics()->{'uco_journal_sink_spool_records{sink="redis"}'} // 0)
+            == 3 }, 10), 'the records are spooled');
+rcli('DEL', 'uco:wt');
+ok(wait_until(sub { xlen('uco:wt') == 3 }, 20),
+    'replayed once the key is gone: 3 entries');
+ok(wait_until(sub {
+        (metrics()->{'uco_journal_sink_spool_records{sink="redis"}'} // 1)
+            == 0 }, 10), 'the spool emptied');
+is(journal_stop(), 0, 'SIGTERM: exit 0');
+
 my $log = log_text();
 unlike($log, qr/\Q$DEFAULT_PW\E|\Q$ACL_PW\E|wrong-pw-0096/,
     'no password in the log, even at debug');
