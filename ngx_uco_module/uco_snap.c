@@ -48,6 +48,8 @@ static int uco_snap_verify_override(const uco_snap_t *s,
     uco_snap_verify_t *v, uint64_t i);
 static int uco_snap_verify_card(const uco_snap_t *s, uco_snap_verify_t *v,
     uint64_t i);
+static int uco_snap_slot_card_ok(const uco_snap_t *s, uint32_t card,
+    uint32_t summary);
 static int uco_snap_verify_ident(const uco_snap_t *s, uco_snap_verify_t *v,
     uint64_t i);
 static int uco_snap_verify_partner(const uco_snap_t *s,
@@ -828,6 +830,16 @@ uco_snap_verify_card(const uco_snap_t *s, uco_snap_verify_t *v, uint64_t i)
 }
 
 
+/* an occupied slot of either table names a card and carries its summary */
+
+static int
+uco_snap_slot_card_ok(const uco_snap_t *s, uint32_t card, uint32_t summary)
+{
+    return card < s->ncards && summary != UCO_SNAP_SUM_TOMBSTONE
+           && summary == s->cards[card].summary;
+}
+
+
 /*
  * A slot's summary is its card's, so the decision by an identifier and
  * by the card's id cannot differ; a short key here could never be
@@ -846,9 +858,8 @@ uco_snap_verify_ident(const uco_snap_t *s, uco_snap_verify_t *v,
         return UCO_SNAP_OK;
     }
 
-    if (e->card >= s->ncards || uco_snap_key_is_short(e->key)
-        || e->summary == UCO_SNAP_SUM_TOMBSTONE
-        || e->summary != s->cards[e->card].summary)
+    if (uco_snap_key_is_short(e->key)
+        || !uco_snap_slot_card_ok(s, e->card, e->summary))
     {
         return UCO_SNAP_ERECORD;
     }
@@ -874,9 +885,7 @@ uco_snap_verify_short(const uco_snap_t *s, uco_snap_verify_t *v,
 
     card = si->card & UCO_SNAP_SHORT_CARD;
 
-    if (card >= s->ncards || si->summary == UCO_SNAP_SUM_TOMBSTONE
-        || si->summary != s->cards[card].summary)
-    {
+    if (!uco_snap_slot_card_ok(s, card, si->summary)) {
         return UCO_SNAP_ERECORD;
     }
 
