@@ -39,6 +39,7 @@ enum {
     PL_JOPT_REDIS_PASSWORD_ARG,     /* refused */
     PL_JOPT_REDIS_PASSWORD_FILE,
     PL_JOPT_RETENTION_MONTHS,
+    PL_JOPT_REDIS_ENTRY,
 };
 
 
@@ -59,6 +60,8 @@ static const struct option  pl_jconf_options[] = {
       PL_JOPT_REDIS_PASSWORD_ARG },
     { "redis-password-file", required_argument, NULL,
       PL_JOPT_REDIS_PASSWORD_FILE },
+    { "redis-entry",         required_argument, NULL,
+      PL_JOPT_REDIS_ENTRY },
     { "stream",              required_argument, NULL, PL_JOPT_STREAM },
     { "maxlen",              required_argument, NULL, PL_JOPT_MAXLEN },
     { "minid-age",           required_argument, NULL, PL_JOPT_MINID_AGE },
@@ -86,6 +89,7 @@ static const pl_config_key_t  pl_jconf_keys[] = {
     { "redis-user",          PL_JOPT_REDIS_USER },
     { "redis-password",      PL_JOPT_REDIS_PASSWORD },
     { "redis-password-file", PL_JOPT_REDIS_PASSWORD_FILE },
+    { "redis-entry",         PL_JOPT_REDIS_ENTRY },
     { "stream",              PL_JOPT_STREAM },
     { "maxlen",              PL_JOPT_MAXLEN },
     { "minid-age",           PL_JOPT_MINID_AGE },
@@ -127,6 +131,9 @@ pl_jconf_usage(FILE *out)
         "      --maxlen N        cap the stream at about N entries"
         " (default 10000000)\n"
         "      --minid-age SECS  or drop entries older than SECS\n"
+        "      --redis-entry E   record (default: id and the msgpack"
+        " record) or\n"
+        "                        fields (a name/value pair per value)\n"
         "      --spool DIR       spool directory (default "
         PL_JCONF_SPOOL_DIR ")\n"
         "      --spool-max SIZE  bytes per sink's spool, k/m/g suffix"
@@ -278,6 +285,20 @@ pl_jconf_option(void *ctx, int c, char *value)
         }
 
         cf->redis_password_file = value;
+        break;
+
+    case PL_JOPT_REDIS_ENTRY:
+        if (strcmp(value, "record") == 0) {
+            cf->redis_entry = PL_JCONF_ENTRY_RECORD;
+
+        } else if (strcmp(value, "fields") == 0) {
+            cf->redis_entry = PL_JCONF_ENTRY_FIELDS;
+
+        } else {
+            pl_error(cf, PL_EUSAGE, "--redis-entry: \"%s\" is neither "
+                     "record nor fields", value);
+            return PL_ERR;
+        }
         break;
 
     case PL_JOPT_STREAM:

@@ -14,6 +14,13 @@
 #include "pl_config.h"
 
 
+/* a stream entry: the msgpack record whole, or its values field by field */
+typedef enum {
+    PL_JCONF_ENTRY_RECORD = 0,
+    PL_JCONF_ENTRY_FIELDS
+} pl_jconf_entry_e;
+
+
 typedef struct {
     int               err;
     char              errstr[PL_ERRSTR_LEN];
@@ -26,6 +33,7 @@ typedef struct {
     const char       *redis_password;   /* never from the command line */
     const char       *redis_password_file;
     const char       *stream;
+    pl_jconf_entry_e  redis_entry;
     const char       *spool_dir;
     uint64_t          spool_max;
     uint64_t          maxlen;

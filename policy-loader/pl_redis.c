@@ -1,10 +1,13 @@
 /*
  * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
  *
- * The journal's Redis sink.  Each record becomes one stream entry whose
- * fields are the record's (docs/journal.md); absent values are left
- * out.  Entry ids are Redis's own: after a loader crash a record may be
- * added twice, and readers drop repeats by the id field (at-least-once).
+ * The journal's Redis sink.  Each record becomes one stream entry: by
+ * default the decision_id and the msgpack record as the module wrote
+ * it (two fields: the fewest bytes to write, send and parse), or with
+ * --redis-entry fields the record's values as fields of their own,
+ * absent values left out (docs/journal.md).  Entry ids are Redis's
+ * own: after a loader crash a record may be added twice, and readers
+ * drop repeats by the id field (at-least-once).
  * Any error closes the connection: the next batch reconnects.  The
  * password is sent in AUTH and nowhere else: not logged, and an error
  * names the server, never what was sent.  hiredis 0.14 (Debian 12) has
@@ -30,6 +33,14 @@
 /* the head: "XADD", the key, "MAXLEN ~ N" or "MINID ~ N", "*" */
 #define PL_REDIS_HEAD_MAX    96
 
+/* the shortest reply to an XADD; the reader's bites */
+#define PL_REDIS_REPLY_MIN    9
+#define PL_REDIS_FEED         1024
+
+/* a record entry's fields around the values: "id" first, "record" */
+#define PL_REDIS_ID_FIELD     "$2\r\nid\r\n"
+#define PL_REDIS_REC_FIELD    "$6\r\nrecord\r\n"
+
 
 static int pl_redis_connect(pl_redis_t *rd);
 static int pl_redis_auth(pl_redis_t *rd);
@@ -40,8 +51,11 @@ static char *pl_redis_field(char *p, const char *name, size_t nlen,
     uint64_t v);
 static char *pl_redis_append(char *p, const uco_journal_rec_t *r,
     const char *head, size_t hlen, unsigned hargs);
+static char *pl_redis_append_record(char *p, const pl_jbatch_t *b,
+    size_t i, const char *head, size_t hlen);
 static int pl_redis_send(pl_redis_t *rd, const char *p, size_t len);
 static int pl_redis_replies(pl_redis_t *rd, size_t n);
+static int pl_redis_replies_hiredis(pl_redis_t *rd, size_t n);
 static void *pl_redis_string(const redisReadTask *task, char *s, size_t len);
 static void *pl_redis_array(const redisReadTask *task, int n);
 static void *pl_redis_integer(const redisReadTask *task, long long v);
@@ -84,6 +98,7 @@ pl_redis_new(const pl_jconf_t *cf)
     rd->user = cf->redis_user;
     rd->password = cf->redis_password;
     rd->stream = cf->stream;
+    rd->entry = cf->redis_entry;
     rd->maxlen = cf->maxlen;
     rd->minid_age = cf->minid_age;
     rd->timeout = cf->timeout;
@@ -164,6 +179,8 @@ pl_redis_connect(pl_redis_t *rd)
         pl_redis_close(rd);
         return PL_ERR;
     }
+
+    rd->lowat = 1;
 
     if (rd->password != NULL && pl_redis_auth(rd) != PL_OK) {
         pl_redis_close(rd);
@@ -344,6 +361,31 @@ pl_redis_append(char *p, const uco_journal_rec_t *r, const char *head,
 }
 
 
+/*
+ * The head with its count ("*10", "*7" with no cap), "id" and its
+ * digits, "record" and the record's bytes: the field names are
+ * constants, the record is copied once, and nothing is formatted but
+ * the id and the record's length.
+ */
+
+static char *
+pl_redis_append_record(char *p, const pl_jbatch_t *b, size_t i,
+    const char *head, size_t hlen)
+{
+    char  d[20];
+
+    memcpy(p, head, hlen);
+    p += hlen;
+    memcpy(p, PL_REDIS_ID_FIELD, sizeof(PL_REDIS_ID_FIELD) - 1);
+    p += sizeof(PL_REDIS_ID_FIELD) - 1;
+    p = pl_redis_arg(p, d, (size_t) (pl_journal_u64(d, b->rec[i].id) - d));
+    memcpy(p, PL_REDIS_REC_FIELD, sizeof(PL_REDIS_REC_FIELD) - 1);
+    p += sizeof(PL_REDIS_REC_FIELD) - 1;
+
+    return pl_redis_arg(p, b->raw[i], b->len[i]);
+}
+
+
 /* the whole batch in one round trip; PL_OK when every entry was added */
 
 int
@@ -385,6 +427,17 @@ pl_redis_deliver(pl_redis_t *rd, const pl_jbatch_t *b)
     h = pl_redis_arg(h, "*", 1);
     hlen = (size_t) (h - rd->head);
 
+    if (rd->entry == PL_JCONF_ENTRY_RECORD) {
+        /* every command has the same count: it joins the head */
+        d[0] = '*';
+        h = pl_journal_u64(d + 1, hargs + 4);
+        memcpy(h, "\r\n", 2);
+        size = (size_t) (h + 2 - d);
+        memmove(rd->head + size, rd->head, hlen);
+        memcpy(rd->head, d, size);
+        hlen += size;
+    }
+
     size = b->n * (hlen + PL_REDIS_RECORD_MAX);
 
     if (size > rd->size) {
@@ -400,8 +453,15 @@ pl_redis_deliver(pl_redis_t *rd, const pl_jbatch_t *b)
 
     p = rd->buf;
 
-    for (i = 0; i < b->n; i++) {
-        p = pl_redis_append(p, &b->rec[i], rd->head, hlen, hargs);
+    if (rd->entry == PL_JCONF_ENTRY_RECORD) {
+        for (i = 0; i < b->n; i++) {
+            p = pl_redis_append_record(p, b, i, rd->head, hlen);
+        }
+
+    } else {
+        for (i = 0; i < b->n; i++) {
+            p = pl_redis_append(p, &b->rec[i], rd->head, hlen, hargs);
+        }
     }
 
     if (pl_redis_send(rd, rd->buf, (size_t) (p - rd->buf)) != PL_OK) {
@@ -458,16 +518,158 @@ pl_redis_send(pl_redis_t *rd, const char *p, size_t len)
 }
 
 
-/* n replies; PL_OK when none is an error */
+/*
+ * n replies; PL_OK when none is an error.  Read here rather than by
+ * redisGetReply(): a blocking read returns as soon as any reply has
+ * come, and Redis answers a pipeline a read buffer at a time, so a
+ * batch cost a dozen reads and as many wake-ups.  SO_RCVLOWAT makes
+ * each read wait for the fewest bytes the missing replies can take
+ * (an entry id is at least "$3\r\n0-1\r\n"; an error reply shorter than
+ * that would only make a read wait for the timeout, then go on).  The
+ * bytes go to hiredis's reader 1 KB at a time: it moves its unread rest
+ * down after each 1 KB parsed, which a large piece makes quadratic.
+ */
 
 static int
 pl_redis_replies(pl_redis_t *rd, size_t n)
 {
-    int                         rc;
+    int                         rc, lowat;
+    size_t                      got, off, have, len;
+    ssize_t                     nread;
+    redisReply                 *reply;
+    redisReader                *reader;
+    redisReplyObjectFunctions  *fn;
+
+    if (sdslen(rd->ctx->obuf) != 0) {
+        return pl_redis_replies_hiredis(rd, n);
+    }
+
+    reader = rd->ctx->reader;
+    fn = reader->fn;
+    reader->fn = &pl_redis_batch_fn;
+    rc = PL_OK;
+    got = 0;
+    off = 0;
+    have = 0;
+
+    for ( ;; ) {
+        while (got < n) {
+            if (redisReaderGetReply(reader, (void **) &reply) != REDIS_OK) {
+                pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
+                         reader->errstr);
+                goto failed;
+            }
+
+            if (reply == NULL) {
+                break;
+            }
+
+            got++;
+
+            if (reply == &pl_redis_err && rc == PL_OK) {
+                pl_error(rd, PL_EQUERY, "redis XADD: %.*s",
+                         (int) pl_redis_err.len, pl_redis_err.str);
+                rc = PL_ERR;
+            }
+        }
+
+        if (got == n) {
+            break;
+        }
+
+        if (off == have) {
+            lowat = (n - got) * PL_REDIS_REPLY_MIN < sizeof(rd->rbuf)
+                    ? (int) ((n - got) * PL_REDIS_REPLY_MIN)
+                    : (int) sizeof(rd->rbuf);
+
+            if (lowat != rd->lowat) {
+                if (setsockopt(rd->ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat,
+                               sizeof(int)) == -1)
+                {
+                    pl_error(rd, PL_ECONN, "redis %s: SO_RCVLOWAT: %s",
+                             pl_redis_where(rd), strerror(errno));
+                    goto failed;
+                }
+
+                rd->lowat = lowat;
+            }
+
+            nread = recv(rd->ctx->fd, rd->rbuf, sizeof(rd->rbuf), 0);
+
+            if (nread <= 0) {
+                if (nread == -1 && errno == EINTR) {
+                    continue;
+                }
+
+                pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
+                         nread == 0 ? "connection closed by the server"
+                         : errno == EAGAIN ? "timeout reading replies"
+                         : strerror(errno));
+                goto failed;
+            }
+
+            off = 0;
+            have = (size_t) nread;
+        }
+
+        len = have - off < PL_REDIS_FEED ? have - off : PL_REDIS_FEED;
+
+        if (redisReaderFeed(reader, rd->rbuf + off, len) != REDIS_OK) {
+            pl_error(rd, PL_ENOMEM, "redis: out of memory");
+            goto failed;
+        }
+
+        off += len;
+    }
+
+    reader->fn = fn;
+
+    /* nothing should follow our replies; hiredis keeps what does */
+    if (off < have
+        && redisReaderFeed(reader, rd->rbuf + off, have - off) != REDIS_OK)
+    {
+        rc = PL_ERR;
+    }
+
+    if (rc != PL_OK) {
+        pl_redis_close(rd);
+    }
+
+    return rc;
+
+failed:
+
+    reader->fn = fn;
+    pl_redis_close(rd);
+
+    return PL_ERR;
+}
+
+
+/* the same through hiredis, when its output buffer holds the batch */
+
+static int
+pl_redis_replies_hiredis(pl_redis_t *rd, size_t n)
+{
+    int                         rc, lowat;
     size_t                      i;
     redisReply                 *reply;
     redisReplyObjectFunctions  *fn;
 
+    /* hiredis reads as soon as one byte is there */
+    lowat = 1;
+
+    if (rd->lowat != 1
+        && setsockopt(rd->ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat,
+                      sizeof(int)) == -1)
+    {
+        pl_error(rd, PL_ECONN, "redis %s: SO_RCVLOWAT: %s",
+                 pl_redis_where(rd), strerror(errno));
+        pl_redis_close(rd);
+        return PL_ERR;
+    }
+
+    rd->lowat = 1;
     fn = rd->ctx->reader->fn;
     rd->ctx->reader->fn = &pl_redis_batch_fn;
     rc = PL_OK;
@@ -476,6 +678,7 @@ pl_redis_replies(pl_redis_t *rd, size_t n)
         if (redisGetReply(rd->ctx, (void **) &reply) != REDIS_OK) {
             pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
                      rd->ctx->errstr);
+            rd->ctx->reader->fn = fn;
             pl_redis_close(rd);
             return PL_ERR;
         }

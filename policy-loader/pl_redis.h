@@ -1,7 +1,8 @@
 /*
  * Copyright (c) 2026, the uco authors.  BSD-2-Clause, see LICENSE.
  *
- * The journal's Redis sink: one XADD per record, pipelined per batch
+ * The journal's Redis sink: one XADD per record (the msgpack record
+ * whole, or its values as fields), pipelined per batch
  * (written by hand in RESP, handed to hiredis in one piece),
  * the stream capped by MAXLEN or MINID (hiredis 0.14 API); over TCP or
  * a unix socket, with AUTH.
@@ -19,22 +20,25 @@
 
 
 typedef struct {
-    int            err;
-    char           errstr[PL_ERRSTR_LEN];
-    char          *host;       /* NULL: socket */
-    int            port;
-    const char    *socket;
-    const char    *user;       /* NULL: AUTH password alone */
-    const char    *password;   /* NULL: no AUTH */
-    const char    *stream;
-    uint64_t       maxlen;      /* 0: none */
-    uint64_t       minid_age;   /* ms; 0: none */
-    unsigned       timeout;     /* ms */
-    redisContext  *ctx;
-    char          *head;       /* what each XADD of a batch starts with */
-    char          *buf;        /* a batch's commands */
-    size_t         size;
-    char           where[80];  /* host:port, for messages */
+    int               err;
+    char              errstr[PL_ERRSTR_LEN];
+    char             *host;         /* NULL: socket */
+    int               port;
+    const char       *socket;
+    const char       *user;         /* NULL: AUTH password alone */
+    const char       *password;     /* NULL: no AUTH */
+    const char       *stream;
+    pl_jconf_entry_e  entry;
+    uint64_t          maxlen;       /* 0: none */
+    uint64_t          minid_age;    /* ms; 0: none */
+    unsigned          timeout;      /* ms */
+    redisContext     *ctx;
+    char             *head;         /* what each XADD of a batch begins with */
+    char             *buf;          /* a batch's commands */
+    size_t            size;
+    char              where[80];    /* host:port, for messages */
+    int               lowat;        /* the socket's SO_RCVLOWAT */
+    char              rbuf[65536];  /* a batch's replies, as read */
 } pl_redis_t;
 
 

@@ -97,23 +97,23 @@ sub pg_has_all {
     return $n == scalar @ids && $d == scalar @ids;
 }
 
-# the stream's entries in order, as hashes of their fields
+# the stream's entries in order, as tools/journal-stream prints them:
+# the msgpack record decoded by Python's msgpack, the other fields text
+my $STREAM = repo_root() . '/tools/journal-stream';
 sub stream_entries {
-    my ($rc, $out) = redis_cli('XRANGE', 'uco:decisions', '-', '+');
-    my (@entries, @pairs);
-    for my $line (split /\n/, $out) {
-        if ($line =~ /^\d+-\d+$/) {
-            push @entries, {@pairs} if @pairs;
-            @pairs = ();
-        } else {
-            push @pairs, $line;
-        }
-    }
-    push @entries, {@pairs} if @pairs;
-    return @entries;
+    my ($key) = @_;
+    my ($rc, $out) = capture(['/usr/bin/python3', $STREAM, '-p', $rport,
+        $key // 'uco:decisions']);
+    return map { json_decode($_) // {} } grep { /\S/ } split /\n/, $out;
 }
 
-sub stream_ids { map { $_->{id} } stream_entries() }
+# the records' ids; an entry whose id field is not its record's has none
+sub stream_ids {
+    map {
+        my $id = $_->{record}{id} // '';
+        $id eq ($_->{fields}{id} // '-') ? $id : 'mismatch';
+    } stream_entries();
+}
 
 sub ring_header {
     my ($rc, $out) = capture(['/usr/bin/python3', $DUMP,
@@ -154,11 +154,14 @@ is(psql("SELECT node, partner_id, terminal, card_id, programme_id, "
 is(psql("SELECT decision, reason, card_id, programme_id, discount FROM "
         . "uco.decision WHERE decision_id = $ids[9]"),
     'not_eligible|category|92||', 'a not_eligible row');
-my ($first) = stream_entries();
+my ($first) = map { $_->{record} } stream_entries();
 is_deeply($first, { id => $ids[0], time => $first->{time}, node => 0,
     partner => 9001, terminal => 'bus-7', card => 91, programme => 901,
-    decision => 'eligible', discount => 5000, amount => 10000,
-    generation => ctl_generation() }, 'a stream entry is complete');
+    decision => 'eligible', reason => undef, discount => 5000,
+    amount => 10000, generation => ctl_generation() },
+    'a stream entry holds the whole record, as msgpack');
+is_deeply([map { [sort keys %$_] } (stream_entries())[0]],
+    [[qw(entry fields record)]], 'and the id as a field, nothing else');
 is(psql("SELECT (extract(epoch FROM decided_at) * 1000)::bigint FROM "
         . "uco.decision WHERE decision_id = $ids[0]"), $first->{time},
     'decided_at is the record\'s time, to the millisecond');
@@ -311,6 +314,11 @@ ok(wait_until(sub { ring_header()->{skipped} == $skipped + 1 }, 10),
 like(log_text(), qr/malformed record at \d+ skipped/, 'and logged');
 is(psql("SELECT count(*) FROM uco.decision WHERE decision_id = "
         . ($other + 1)), 0, 'not stored');
+my $other_entry;
+wait_until(sub { ($other_entry) = grep { ($_->{record}{id} // 0) == $other }
+    stream_entries() }, 10);
+is_deeply($other_entry->{record}{added}, 1,
+    'the stream carries the record as it was written (the key added)');
 # the metrics file is written once a second and at the exit
 is(journal_kill('TERM'), 0, 'SIGTERM: exit 0');
 like(read_file(tmpdir() . '/journal.prom'),
@@ -321,6 +329,20 @@ like(read_file(tmpdir() . '/journal.prom'),
     'and the records nginx wrote as fixed');
 
 # ------------------------------------------- the stream's cap, as sent
+
+# a journal process delivering to Redis only, with these options; its pid
+sub redis_only {
+    my @opts = @_;
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>>', $LOG;
+        open STDERR, '>&', \*STDOUT;
+        exec $LOADER, 'journal', '--ring', $JDIR, '--spool', $SPOOL,
+            '--redis', "127.0.0.1:$rport", '--interval', '0.01', @opts
+            or POSIX::_exit(127);
+    }
+    return $pid;
+}
 
 # what the journal sends Redis, seen by MONITOR: the cap of each option
 my $rows = psql('SELECT count(*) FROM uco.decision');
@@ -334,14 +356,7 @@ for my $cap (['--maxlen', '7', qr/"MAXLEN" "~" "7" "\*" "id" "\d+"/],
         exec 'redis-cli', '-p', $rport, 'MONITOR' or POSIX::_exit(127);
     }
     wait_until(sub { -s $mon }, 5);
-    my $pid = fork // die "fork: $!\n";
-    if ($pid == 0) {
-        open STDOUT, '>>', $LOG;
-        open STDERR, '>&', \*STDOUT;
-        exec $LOADER, 'journal', '--ring', $JDIR, '--spool', $SPOOL,
-            '--redis', "127.0.0.1:$rport", '--interval', '0.01',
-            $cap->[0], $cap->[1] or POSIX::_exit(127);
-    }
+    my $pid = redis_only($cap->[0], $cap->[1]);
     my $before = time;
     ask(2);
     my $sent = sub { grep { /"XADD"/ } split /\n/, read_file($mon) };
@@ -358,6 +373,32 @@ for my $cap (['--maxlen', '7', qr/"MAXLEN" "~" "7" "\*" "id" "\d+"/],
 is(psql('SELECT count(*) FROM uco.decision'), $rows,
     'PostgreSQL was not a sink of these');
 
+# ----------------------------------------------- --redis-entry fields
+
+# the values as fields of their own, as redis-cli shows them
+my $fpid = redis_only('--redis-entry', 'fields', '--stream', 'uco:fields');
+my $n_ids = @ids;
+ask(1);
+ask(1, '92' x 32);
+ok(wait_until(sub { stream_entries('uco:fields') == 2 }, 10),
+    '--redis-entry fields: two entries');
+kill 'TERM', $fpid;
+waitpid $fpid, 0;
+my @fe = stream_entries('uco:fields');
+is_deeply($fe[0]{fields}, { id => $ids[$n_ids], time => $fe[0]{fields}{time},
+    node => 0, partner => 9001, terminal => 'bus-7', card => 91,
+    programme => 901, decision => 'eligible', discount => 5000,
+    amount => 10000, generation => ctl_generation() },
+    'an entry of fields: every value, none absent');
+ok(!exists $fe[0]{record}, 'and no record');
+is_deeply($fe[1]{fields}, { id => $ids[$n_ids + 1],
+    time => $fe[1]{fields}{time}, node => 0, partner => 9001,
+    terminal => 'bus-7', card => 92, decision => 'not_eligible',
+    reason => 'category', amount => 10000,
+    generation => ctl_generation() },
+    'absent values are left out, the reason is there');
+ok(abs($fe[0]{fields}{time} / 1000 - time) < 60, 'time in milliseconds');
+
 # ---------------------------------------------------------------- options
 
 for my $case ([[], qr/--ring: the uco_journal directory is required/],
@@ -366,6 +407,8 @@ for my $case ([[], qr/--ring: the uco_journal directory is required/],
     [['--ring', $JDIR, '--db', '', '--maxlen', '5', '--minid-age', '9'],
         qr/exclude each other/],
     [['--ring', $JDIR, '--db', '', '--spool-max', '1k'], qr/at least 64k/],
+    [['--ring', $JDIR, '--db', '', '--redis-entry', 'json'],
+        qr/--redis-entry: "json" is neither record nor fields/],
     [['--bogus'], qr/unknown option --bogus/])
 {
     my ($rc, $out) = capture([$LOADER, 'journal', @{ $case->[0] }]);

@@ -158,6 +158,7 @@ db = "${\ pg_conninfo()}"
 redis_socket = $SOCK
 redis-password-file = $T/redis.pw
 stream = uco:file
+redis-entry = fields
 spool = $T/spool
 interval = 0.01
 timeout = 0.5
@@ -171,6 +172,9 @@ ask(5);
 ok(wait_until(sub { xlen('uco:cli') == 5 }, 10),
     'AUTH over the unix socket: 5 entries, in the command line\'s stream');
 is(xlen('uco:file'), 0, 'the command line won over the file');
+like((rcli('XRANGE', 'uco:cli', '-', '+', 'COUNT', 1))[1],
+    qr/^partner\n\d+\n(.*\n)*decision\n[a-z_]+$/m,
+    'redis-entry = fields from the file: each value a field of its own');
 ok(wait_until(sub { pg_rows() == 5 }, 10), 'and 5 rows in PostgreSQL');
 like(log_text(), qr/journal: connected to redis \Q$SOCK\E \(AUTH\)/,
     'the log names the socket and that it authenticated');
