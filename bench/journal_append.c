@@ -103,6 +103,9 @@ producer(uco_journal_t *j, unsigned node, long n, const char *how)
     long    full;
     double  t0, t1;
 
+    /* as a worker does at its start */
+    uco_journal_touch(j);
+
     t0 = now_ns();
     full = bench_append_loop(j, node, n);
     t1 = now_ns();

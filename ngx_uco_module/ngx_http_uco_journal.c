@@ -244,6 +244,9 @@ ngx_http_uco_journal_init_process(ngx_cycle_t *cycle,
                       "the ring's pages are mapped as they are written");
     }
 #endif
+
+    /* no trap at an append's first write to a page either */
+    uco_journal_touch(&umcf->journal.ring);
 }
 
 

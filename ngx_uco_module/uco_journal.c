@@ -361,6 +361,52 @@ uco_journal_read(uco_journal_t *j, uint64_t pos, const void **rec,
 }
 
 
+/*
+ * The kernel's page tables are made at the mapping (MAP_POPULATE,
+ * MADV_POPULATE_WRITE), but under a hypervisor that shadows them (the
+ * project's test machines; docs/performance.md) a process's first
+ * access to each page still traps, about 5 us: a first lap paid it
+ * every 16 records, 430 ns an append, more than ten appends' own cost.
+ * Paid here once, at start.  Another process may be writing the same
+ * word: hence the atomic add of zero.
+ */
+
+void
+uco_journal_touch(uco_journal_t *j)
+{
+    char      *p;
+    uint64_t   off, len;
+
+    p = (char *) j->header;
+    len = uco_journal_size(j->mask + 1);
+
+    for (off = 0; off < len; off += 4096) {
+        (void) __atomic_fetch_add((uint64_t *) (p + off), 0,
+                                  __ATOMIC_RELAXED);
+    }
+}
+
+
+/*
+ * The consumer's reads are sequential but each slot's lines were last
+ * written by a worker on another core (or fell out to memory): without
+ * a prefetch a batch pays that miss once a slot, one after the other.
+ */
+
+void
+uco_journal_prefetch(uco_journal_t *j, uint64_t pos)
+{
+    const char  *p;
+
+    p = (const char *) &j->slots[pos & j->mask];
+
+    __builtin_prefetch(p, 0, 0);
+    __builtin_prefetch(p + 64, 0, 0);
+    __builtin_prefetch(p + 128, 0, 0);
+    __builtin_prefetch(p + 192, 0, 0);
+}
+
+
 void
 uco_journal_release(uco_journal_t *j, uint64_t upto)
 {

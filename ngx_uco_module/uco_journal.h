@@ -147,6 +147,13 @@ int uco_journal_append(uco_journal_t *j, const void *rec, size_t len);
 int uco_journal_read(uco_journal_t *j, uint64_t pos, const void **rec,
     size_t *len);
 void uco_journal_release(uco_journal_t *j, uint64_t upto);
+/*
+ * every page of the ring written once by this process, values unchanged
+ * (an atomic add of zero): at a producer's or consumer's start
+ */
+void uco_journal_touch(uco_journal_t *j);
+/* the slot at pos on its way into the cache: a consumer reads ahead */
+void uco_journal_prefetch(uco_journal_t *j, uint64_t pos);
 void uco_journal_skip(uco_journal_t *j, uint64_t pos);
 
 /*

@@ -409,6 +409,9 @@ pl_journal_map(pl_journal_t *jn)
         return PL_ERR;
     }
 
+    /* no page fault in the first lap (uco_journal_touch()) */
+    uco_journal_touch(&jn->ring);
+
     jn->map = p;
     jn->map_len = st.st_size;
     jn->ino = st.st_ino;
@@ -706,7 +709,7 @@ pl_journal_drain(pl_journal_t *jn)
     int           rc, full;
     size_t        len, max, room;
     unsigned      i;
-    uint64_t      pos, gather;
+    uint64_t      pos, gather, head, ahead;
     long long     now, since;
     pl_jsink_t   *s;
     pl_jbatch_t  *b;
@@ -756,7 +759,20 @@ pl_journal_drain(pl_journal_t *jn)
     since = now - jn->read_at;
     jn->read_at = now;
 
+    /* slots below head are claimed: those may be fetched ahead */
+    head = __atomic_load_n(&jn->ring.header->head, __ATOMIC_ACQUIRE);
+
+    for (ahead = pos; ahead < head && ahead - pos < PL_JOURNAL_AHEAD;
+         ahead++)
+    {
+        uco_journal_prefetch(&jn->ring, ahead);
+    }
+
     while (pos - jn->read < max) {
+        if (ahead < head) {
+            uco_journal_prefetch(&jn->ring, ahead++);
+        }
+
         rc = uco_journal_read(&jn->ring, pos, &rec, &len);
 
         if (rc == UCO_JOURNAL_BUSY) {

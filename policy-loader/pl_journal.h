@@ -21,6 +21,9 @@
  */
 #define PL_JOURNAL_BATCH    2048
 
+/* slots the reader fetches ahead of the one it decodes */
+#define PL_JOURNAL_AHEAD    8
+
 /* records a wait between two reads of the ring aims to gather */
 #define PL_JOURNAL_GATHER   (PL_JOURNAL_BATCH / 2)
 

@@ -389,6 +389,25 @@ test_ring(void)
        && len == 3 && memcmp(rec, "rec", 3) == 0,
        "written in the claimed slot, published: read back");
 
+    /* touching and prefetching change no byte, at start or mid-lap */
+    {
+        uint8_t  *copy;
+
+        copy = malloc(size);
+        if (copy != NULL) {
+            memcpy(copy, mem, size);
+            uco_journal_touch(&j);
+
+            for (i = 0; i < 200; i++) {
+                uco_journal_prefetch(&j, i);
+            }
+
+            ok(memcmp(copy, mem, size) == 0,
+               "touch and prefetch leave the ring as it was");
+            free(copy);
+        }
+    }
+
     free(mem);
 }
 
