@@ -15,11 +15,10 @@
 
 
 /*
- * Records per batch: one PostgreSQL statement, one Redis pipeline; at
- * the default --interval a node answering 100 000 a second fills one
- * batch per wake-up
+ * Records per batch: one PostgreSQL statement, one Redis pipeline, whose
+ * fixed cost (task switches, system calls) this many records share
  */
-#define PL_JOURNAL_BATCH    2048
+#define PL_JOURNAL_BATCH    4096
 
 /* slots the reader fetches ahead of the one it decodes */
 #define PL_JOURNAL_AHEAD    8
