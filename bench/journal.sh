@@ -30,7 +30,8 @@
 # Loopback only, bounded: every process it starts is stopped.
 # Usage: bench/journal.sh [cards=100000] [seconds=5] [connections=50]
 #        UCO_BENCH_ROUNDS=N: rounds of each nginx per phase (3)
-#        UCO_BENCH_PERF=1: perf record of the worker, one more round
+#        UCO_BENCH_PERF=1: perf record of the worker, one more round of
+#          the ring nginx and one of the delivered one
 #        UCO_BENCH_LOADER_BEFORE=BIN: another policy-loader (e.g. main's,
 #          built in a directory of its own) drains a delivered phase of
 #          its own first, for a before/after in one run
@@ -303,6 +304,9 @@ bench_journal_report() {
 
     if [ -n "${UCO_BENCH_PERF:-}" ]; then
         journal_perf ring $((port + 1))
+        # and the production-sized ring, lapped already by the delivered
+        # phase (its loader is gone: the round fits in the empty ring)
+        journal_perf delivered $((port + 2))
     fi
 
     if [ -f "$run/perf-loader.data" ]; then
