@@ -33,8 +33,13 @@
 /* the head: "XADD", the key, "MAXLEN ~ N" or "MINID ~ N", "*" */
 #define PL_REDIS_HEAD_MAX    96
 
-/* the shortest reply to an XADD; the reader's bites */
+/*
+ * The shortest reply to an XADD; the most a read waits for (a unix
+ * socket's queue is bounded by the sender's buffer, counted per packet);
+ * the reader's bites
+ */
 #define PL_REDIS_REPLY_MIN    9
+#define PL_REDIS_LOWAT_MAX    16384
 #define PL_REDIS_FEED         1024
 
 /* a record entry's fields around the values: "id" first, "record" */
@@ -523,18 +528,19 @@ pl_redis_send(pl_redis_t *rd, const char *p, size_t len)
  * redisGetReply(): a blocking read returns as soon as any reply has
  * come, and Redis answers a pipeline a read buffer at a time, so a
  * batch cost a dozen reads and as many wake-ups.  SO_RCVLOWAT makes
- * each read wait for the fewest bytes the missing replies can take
- * (an entry id is at least "$3\r\n0-1\r\n"; an error reply shorter than
- * that would only make a read wait for the timeout, then go on).  The
- * bytes go to hiredis's reader 1 KB at a time: it moves its unread rest
- * down after each 1 KB parsed, which a large piece makes quadratic.
+ * each read wait for the fewest bytes the missing replies can take,
+ * less what the reader holds of them (an entry id is at least
+ * "$3\r\n0-1\r\n"; an error reply shorter than that would only make a
+ * read wait for the timeout, then go on).  The bytes go to hiredis's
+ * reader 1 KB at a time: it moves its unread rest down after each 1 KB
+ * parsed, which a large piece makes quadratic.
  */
 
 static int
 pl_redis_replies(pl_redis_t *rd, size_t n)
 {
     int                         rc, lowat;
-    size_t                      got, off, have, len;
+    size_t                      got, off, have, len, need;
     ssize_t                     nread;
     redisReply                 *reply;
     redisReader                *reader;
@@ -578,9 +584,12 @@ pl_redis_replies(pl_redis_t *rd, size_t n)
         }
 
         if (off == have) {
-            lowat = (n - got) * PL_REDIS_REPLY_MIN < sizeof(rd->rbuf)
-                    ? (int) ((n - got) * PL_REDIS_REPLY_MIN)
-                    : (int) sizeof(rd->rbuf);
+            /* the fewest bytes to come: the reader may hold a part */
+            need = (n - got) * PL_REDIS_REPLY_MIN;
+            need = need > reader->len - reader->pos
+                   ? need - (reader->len - reader->pos) : 1;
+            lowat = need < PL_REDIS_LOWAT_MAX ? (int) need
+                                              : PL_REDIS_LOWAT_MAX;
 
             if (lowat != rd->lowat) {
                 if (setsockopt(rd->ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat,
@@ -622,14 +631,18 @@ pl_redis_replies(pl_redis_t *rd, size_t n)
         off += len;
     }
 
-    reader->fn = fn;
-
-    /* nothing should follow our replies; hiredis keeps what does */
-    if (off < have
-        && redisReaderFeed(reader, rd->rbuf + off, have - off) != REDIS_OK)
-    {
-        rc = PL_ERR;
+    /*
+     * Nothing may follow the batch's replies: the next batch would take
+     * them for its own and misplace an error.  The connection is not
+     * to be trusted; the batch spools and is sent again.
+     */
+    if (off < have || reader->pos < reader->len) {
+        pl_error(rd, PL_ECONN, "redis %s: bytes after the batch's %zu "
+                 "replies", pl_redis_where(rd), n);
+        goto failed;
     }
+
+    reader->fn = fn;
 
     if (rc != PL_OK) {
         pl_redis_close(rd);
@@ -639,7 +652,7 @@ pl_redis_replies(pl_redis_t *rd, size_t n)
 
 failed:
 
-    reader->fn = fn;
+    /* not restored: a reply parsed in part is freed by our functions */
     pl_redis_close(rd);
 
     return PL_ERR;
@@ -678,7 +691,6 @@ pl_redis_replies_hiredis(pl_redis_t *rd, size_t n)
         if (redisGetReply(rd->ctx, (void **) &reply) != REDIS_OK) {
             pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
                      rd->ctx->errstr);
-            rd->ctx->reader->fn = fn;
             pl_redis_close(rd);
             return PL_ERR;
         }
