@@ -143,6 +143,9 @@ is($rc, 0, 'so does the journal\'s, /etc/uco/journal.conf') or diag($out);
 ok(-x '/usr/share/uco/sql/migrate', 'sql/migrate is in /usr/share/uco');
 ok(-f '/usr/share/uco/sql/migrations/0001_core.sql',
     'and the migrations');
+ok(-x '/usr/share/uco/tools/journal-dump'
+    && -x '/usr/share/uco/tools/journal-stream',
+    'the journal\'s tools are in /usr/share/uco/tools');
 
 SKIP: {
     my $analyze = -x '/usr/bin/systemd-analyze' ? '/usr/bin/systemd-analyze'
