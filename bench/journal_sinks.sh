@@ -70,14 +70,14 @@ sink_run() {
         [ "$(ring_word "$dir" 192)" = "$t0" ] || break
         sleep 0.01
     done
-    c0=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+    c0=$(cpu_of "$pid")
     t0=$(ring_word "$dir" 192)
     n=$(( $(ring_word "$dir" 64) - t0 ))
     for i in $(seq 1 1200); do
         [ "$(ring_word "$dir" 192)" = "$(ring_word "$dir" 64)" ] && break
         sleep 0.05
     done
-    c1=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+    c1=$(cpu_of "$pid")
     if [ -n "${perf_pid:-}" ]; then
         kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=
     fi

@@ -60,7 +60,6 @@ static char *pl_redis_append_record(char *p, const pl_jbatch_t *b,
     size_t i, const char *head, size_t hlen);
 static int pl_redis_send(pl_redis_t *rd, const char *p, size_t len);
 static int pl_redis_replies(pl_redis_t *rd, size_t n);
-static int pl_redis_replies_hiredis(pl_redis_t *rd, size_t n);
 static void *pl_redis_string(const redisReadTask *task, char *s, size_t len);
 static void *pl_redis_array(const redisReadTask *task, int n);
 static void *pl_redis_integer(const redisReadTask *task, long long v);
@@ -480,25 +479,28 @@ pl_redis_deliver(pl_redis_t *rd, const pl_jbatch_t *b)
 /*
  * The batch written to the socket from our buffer: hiredis would copy
  * it into its output buffer and move the rest down after every write.
- * Its buffer is empty between batches (a batch's replies are read
- * only after all of it was written); if it is not, hiredis sends.  The
- * socket is blocking with hiredis's send timeout: a timeout or error
- * fails the batch like a hiredis error.
+ * Its buffer is empty between batches (AUTH is written and answered
+ * before); should it hold anything, that goes first, so that the
+ * replies read next are the batch's alone.  The socket is blocking with
+ * hiredis's send timeout: a timeout or error fails the batch like a
+ * hiredis error.
  */
 
 static int
 pl_redis_send(pl_redis_t *rd, const char *p, size_t len)
 {
+    int      done;
     ssize_t  n;
 
-    if (sdslen(rd->ctx->obuf) != 0) {
-        if (redisAppendFormattedCommand(rd->ctx, p, len) != REDIS_OK) {
-            pl_error(rd, PL_ENOMEM, "redis: %s", rd->ctx->errstr);
+    done = sdslen(rd->ctx->obuf) == 0;
+
+    while (!done) {
+        if (redisBufferWrite(rd->ctx, &done) != REDIS_OK) {
+            pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
+                     rd->ctx->errstr);
             pl_redis_close(rd);
             return PL_ERR;
         }
-
-        return PL_OK;
     }
 
     while (len != 0) {
@@ -545,10 +547,6 @@ pl_redis_replies(pl_redis_t *rd, size_t n)
     redisReply                 *reply;
     redisReader                *reader;
     redisReplyObjectFunctions  *fn;
-
-    if (sdslen(rd->ctx->obuf) != 0) {
-        return pl_redis_replies_hiredis(rd, n);
-    }
 
     reader = rd->ctx->reader;
     fn = reader->fn;
@@ -656,59 +654,6 @@ failed:
     pl_redis_close(rd);
 
     return PL_ERR;
-}
-
-
-/* the same through hiredis, when its output buffer holds the batch */
-
-static int
-pl_redis_replies_hiredis(pl_redis_t *rd, size_t n)
-{
-    int                         rc, lowat;
-    size_t                      i;
-    redisReply                 *reply;
-    redisReplyObjectFunctions  *fn;
-
-    /* hiredis reads as soon as one byte is there */
-    lowat = 1;
-
-    if (rd->lowat != 1
-        && setsockopt(rd->ctx->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat,
-                      sizeof(int)) == -1)
-    {
-        pl_error(rd, PL_ECONN, "redis %s: SO_RCVLOWAT: %s",
-                 pl_redis_where(rd), strerror(errno));
-        pl_redis_close(rd);
-        return PL_ERR;
-    }
-
-    rd->lowat = 1;
-    fn = rd->ctx->reader->fn;
-    rd->ctx->reader->fn = &pl_redis_batch_fn;
-    rc = PL_OK;
-
-    for (i = 0; i < n; i++) {
-        if (redisGetReply(rd->ctx, (void **) &reply) != REDIS_OK) {
-            pl_error(rd, PL_ECONN, "redis %s: %s", pl_redis_where(rd),
-                     rd->ctx->errstr);
-            pl_redis_close(rd);
-            return PL_ERR;
-        }
-
-        if (reply == &pl_redis_err && rc == PL_OK) {
-            pl_error(rd, PL_EQUERY, "redis XADD: %.*s",
-                     (int) pl_redis_err.len, pl_redis_err.str);
-            rc = PL_ERR;
-        }
-    }
-
-    rd->ctx->reader->fn = fn;
-
-    if (rc != PL_OK) {
-        pl_redis_close(rd);
-    }
-
-    return rc;
 }
 
 
